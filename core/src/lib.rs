@@ -1,0 +1,30 @@
+//! gridcentre-core: everything a grid-management command centre computes, with no UI.
+//!
+//! The pieces, each in one place:
+//! - [`model`]: grids, the unit hierarchy (city → district → street → community → grid) and the
+//!   columnar incident store.
+//! - [`load`]: readers for grid layers (GeoJSON, Shapefile) and incident tables (CSV in UTF-8 or
+//!   GBK, XLSX, Parquet), with a [`report::LoadReport`] for every input.
+//! - [`crs`]: WGS84 / CGCS2000 / GCJ-02 / BD-09 conversion.
+//! - [`spatial`]: the R-tree over grids and the exact point-in-polygon assignment.
+//! - [`stats`]: the indicators (口径 in [`stats::IndicatorConfig`]) over any level, filter and
+//!   time bucket, computed with polars and returned as plain structs.
+//! - [`export`]: CSV (UTF-8 with BOM), JSON, XLSX and Parquet writers.
+//! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
+//! - [`sample`]: the deterministic sample-city generator.
+
+pub mod crs;
+pub mod error;
+pub mod export;
+pub mod fields;
+pub mod load;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod sample;
+pub mod spatial;
+pub mod stats;
+pub mod status;
+pub mod timeparse;
+
+pub use error::{CoreError, Result};

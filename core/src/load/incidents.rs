@@ -1,0 +1,483 @@
+//! Incident tables: CSV (UTF-8, UTF-8 with BOM, GBK), XLSX/XLS (first or a named sheet) and
+//! Parquet, with English or Chinese headers.
+//!
+//! Every format is first read into a polars `DataFrame` as it is (CSV cells stay text; Parquet
+//! keeps its types); then each recognised field is parsed cell by cell, and a row is loaded or
+//! rejected with the first reason that applies. `loaded + rejected == read` always holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::crs::Crs;
+use crate::error::{CoreError, Result};
+use crate::fields::{IncidentField as F, resolve};
+use crate::load::text::{read_file, to_utf8};
+use crate::model::{Incidents, Satisfaction};
+use crate::report::LoadReport;
+use crate::status::{Status, StatusMap};
+use crate::timeparse::{CST_OFFSET_MIN, DAY_MS, excel_serial_to_ms, format_ms, parse_datetime};
+
+/// How to read an incident table.
+#[derive(Debug, Clone)]
+pub struct IncidentOptions {
+    pub crs: Crs,
+    /// Explicit columns, overriding recognition.
+    pub columns: BTreeMap<F, String>,
+    pub status_map: StatusMap,
+    /// XLSX sheet name (default: the first sheet).
+    pub sheet: Option<String>,
+    /// Local offset from UTC in minutes, for timestamps that carry their own offset.
+    pub local_offset_min: i32,
+}
+
+impl Default for IncidentOptions {
+    fn default() -> Self {
+        Self {
+            crs: Crs::Wgs84,
+            columns: BTreeMap::new(),
+            status_map: StatusMap::default(),
+            sheet: None,
+            local_offset_min: CST_OFFSET_MIN,
+        }
+    }
+}
+
+/// Text that means "no value" in exports.
+fn is_null_token(s: &str) -> bool {
+    matches!(s, "" | "NA" | "N/A" | "n/a" | "NULL" | "null" | "Null" | "None" | "NaN" | "nan" | "NaT" | "-" | "—")
+}
+
+/// One cell as the parsers see it.
+#[derive(Debug, Clone, Copy)]
+enum Cell<'a> {
+    Empty,
+    Str(&'a str),
+    Num(f64),
+    /// Local milliseconds (from a typed date/time column).
+    Ms(i64),
+}
+
+impl Cell<'_> {
+    fn show(&self) -> String {
+        match self {
+            Cell::Empty => "(empty)".into(),
+            Cell::Str(s) => format!("'{s}'"),
+            Cell::Num(v) => v.to_string(),
+            Cell::Ms(ms) => format_ms(*ms),
+        }
+    }
+    fn text(&self) -> Option<String> {
+        match self {
+            Cell::Empty => None,
+            Cell::Str(s) => Some(s.trim().to_string()),
+            Cell::Num(v) if v.fract() == 0.0 && v.abs() < 1e15 => Some(format!("{}", *v as i64)),
+            Cell::Num(v) => Some(v.to_string()),
+            Cell::Ms(ms) => Some(format_ms(*ms)),
+        }
+    }
+}
+
+/// A column's cells, read once.
+fn column_cells<'a>(col: &'a Column, local_offset_min: i32) -> Result<Vec<Cell<'a>>> {
+    let s = col.as_materialized_series();
+    Ok(match s.dtype() {
+        DataType::String => s.str()?.iter().map(|v| match v.map(str::trim) {
+            Some(t) if !is_null_token(t) => Cell::Str(t),
+            _ => Cell::Empty,
+        }).collect(),
+        DataType::Datetime(unit, tz) => {
+            let factor = match unit {
+                TimeUnit::Milliseconds => 1,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            // A zoned timestamp is stored as UTC; a naive one is already wall-clock time.
+            let shift = if tz.is_some() { local_offset_min as i64 * 60_000 } else { 0 };
+            let ints = s.cast(&DataType::Int64)?;
+            ints.i64()?.iter().map(|v| v.map_or(Cell::Empty, |x| Cell::Ms(x.div_euclid(factor) + shift))).collect()
+        }
+        DataType::Date => {
+            let ints = s.cast(&DataType::Int32)?;
+            ints.i32()?.iter().map(|v| v.map_or(Cell::Empty, |d| Cell::Ms(d as i64 * DAY_MS))).collect()
+        }
+        dt if dt.is_primitive_numeric() => {
+            let f = s.cast(&DataType::Float64)?;
+            f.f64()?.iter().map(|v| match v {
+                Some(x) if x.is_finite() => Cell::Num(x),
+                _ => Cell::Empty,
+            }).collect()
+        }
+        other => {
+            return Err(CoreError::Invalid(format!(
+                "column '{}' has type {other}, which the loader does not read; export it as text",
+                col.name()
+            )));
+        }
+    })
+}
+
+/// Loads incidents from `path`, converting coordinates from `opts.crs` to WGS84.
+pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents, LoadReport)> {
+    let _span = tracing::info_span!("load_incidents", path = %path.display()).entered();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let (df, format, encoding) = match ext.as_str() {
+        "csv" | "txt" | "tsv" => {
+            let (df, enc) = read_csv(path, if ext == "tsv" { b'\t' } else { b',' })?;
+            (df, "CSV", Some(enc))
+        }
+        "xlsx" | "xlsm" | "xls" => (read_excel(path, opts.sheet.as_deref())?, "Excel", None),
+        "parquet" | "pq" => (read_parquet(path)?, "Parquet", None),
+        _ => return Err(CoreError::UnsupportedFormat { path: path.to_path_buf(), expected: ".csv, .tsv, .xlsx, .xls or .parquet" }),
+    };
+    let mut report = LoadReport::new(path, "incidents", format);
+    report.encoding = encoding;
+    report.crs = opts.crs;
+    let incidents = ingest(path, &df, opts, &mut report)?;
+    tracing::info!(read = report.read, loaded = report.loaded, rejected = report.rejected, "incidents loaded");
+    Ok((incidents, report))
+}
+
+fn read_csv(path: &Path, separator: u8) -> Result<(DataFrame, String)> {
+    let bytes = read_file(path)?;
+    let (text, enc) = to_utf8(path, &bytes)?;
+    let table_err = |e: PolarsError| CoreError::Table { path: path.to_path_buf(), format: "CSV", message: e.to_string() };
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0)) // every column as text: the loader parses and reports
+        .with_raise_if_empty(false)
+        .map_parse_options(|p| p.with_separator(separator).with_truncate_ragged_lines(true).with_missing_is_null(true))
+        .into_reader_with_file_handle(Cursor::new(text.as_ref()))
+        .finish()
+        .map_err(table_err)?;
+    Ok((df, enc.label().to_string()))
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| CoreError::Table { path: path.to_path_buf(), format: "Parquet", message: e.to_string() })
+}
+
+fn read_excel(path: &Path, sheet: Option<&str>) -> Result<DataFrame> {
+    use calamine::{Data, Reader, open_workbook_auto};
+    let xerr = |message: String| CoreError::Table { path: path.to_path_buf(), format: "Excel", message };
+    let mut wb = open_workbook_auto(path).map_err(|e| xerr(e.to_string()))?;
+    let names = wb.sheet_names();
+    let name = match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .cloned()
+            .ok_or_else(|| xerr(format!("no sheet '{s}'; sheets are: {}", names.join(", "))))?,
+        None => names.first().cloned().ok_or_else(|| xerr("the workbook has no sheet".into()))?,
+    };
+    let range = wb.worksheet_range(&name).map_err(|e| xerr(format!("sheet '{name}': {e}")))?;
+    let mut rows = range.rows();
+    let Some(header) = rows.next() else {
+        return Ok(DataFrame::empty());
+    };
+    let mut names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Data::Empty => format!("column_{}", i + 1),
+            other => other.to_string().trim().to_string(),
+        })
+        .collect();
+    dedupe_names(&mut names);
+    let mut cols: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(range.height()); names.len()];
+    for row in rows {
+        for (j, col) in cols.iter_mut().enumerate() {
+            let v = match row.get(j) {
+                None | Some(Data::Empty) => None,
+                Some(Data::String(s)) => Some(s.clone()),
+                Some(Data::Float(f)) => Some(f.to_string()),
+                Some(Data::Int(i)) => Some(i.to_string()),
+                Some(Data::Bool(b)) => Some(b.to_string()),
+                Some(Data::DateTime(dt)) => Some(excel_serial_to_ms(dt.as_f64()).map(format_ms).unwrap_or_else(|| dt.as_f64().to_string())),
+                Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => Some(s.clone()),
+                Some(Data::Error(e)) => Some(format!("#{e:?}")),
+            };
+            col.push(v);
+        }
+    }
+    let columns: Vec<Column> = names.iter().zip(cols).map(|(n, v)| Column::new(n.as_str().into(), v)).collect();
+    DataFrame::new_infer_height(columns).map_err(|e| xerr(e.to_string()))
+}
+
+fn dedupe_names(names: &mut [String]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for n in names.iter_mut() {
+        let c = seen.entry(n.clone()).or_insert(0);
+        *c += 1;
+        if *c > 1 {
+            *n = format!("{n}_{c}");
+        }
+    }
+}
+
+/// Casts columns of types the parsers do not read (booleans, categoricals, lists…) to text.
+fn text_for_exotic_types(df: &DataFrame) -> Result<DataFrame> {
+    let cols: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let dt = c.dtype();
+            let plain = matches!(dt, DataType::String | DataType::Datetime(_, _) | DataType::Date) || dt.is_primitive_numeric();
+            if plain { Ok(c.clone()) } else { c.cast(&DataType::String) }
+        })
+        .collect::<PolarsResult<_>>()?;
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+fn at<'a>(c: &Option<Vec<Cell<'a>>>, i: usize) -> Cell<'a> {
+    c.as_ref().map_or(Cell::Empty, |v| v[i])
+}
+
+fn parse_time(c: Cell, local_offset_min: i32) -> std::result::Result<Option<i64>, ()> {
+    match c {
+        Cell::Empty => Ok(None),
+        Cell::Ms(ms) => Ok(Some(ms)),
+        Cell::Str(s) => parse_datetime(s, local_offset_min).map(Some).ok_or(()),
+        Cell::Num(v) => {
+            // Epoch milliseconds or seconds (UTC), or an Excel serial date.
+            let off = local_offset_min as i64 * 60_000;
+            if v > 1e11 {
+                Ok(Some(v as i64 + off))
+            } else if v > 1e8 {
+                Ok(Some((v * 1000.0) as i64 + off))
+            } else {
+                excel_serial_to_ms(v).map(Some).ok_or(())
+            }
+        }
+    }
+}
+
+fn parse_number(c: Cell) -> std::result::Result<Option<f64>, ()> {
+    match c {
+        Cell::Empty => Ok(None),
+        Cell::Num(v) => Ok(Some(v)),
+        Cell::Str(s) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Some(v)),
+            _ => Err(()),
+        },
+        Cell::Ms(_) => Err(()),
+    }
+}
+
+fn valid_lon_lat(lon: f64, lat: f64) -> bool {
+    (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
+}
+
+/// Parses the recognised fields of every row into [`Incidents`].
+fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut LoadReport) -> Result<Incidents> {
+    let df = &text_for_exotic_types(df)?;
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let mapping = resolve(&names, &F::ALL, F::aliases, &opts.columns).map_err(|(f, column)| CoreError::MappedColumnAbsent {
+        path: path.to_path_buf(),
+        field: f.key().to_string(),
+        column,
+        columns: names.join(", "),
+    })?;
+    for (f, i) in &mapping {
+        report.columns.insert(f.key().to_string(), names[*i].clone());
+    }
+    let missing = |field: &'static str| CoreError::MissingColumn { path: path.to_path_buf(), field, columns: names.join(", ") };
+    if !mapping.contains_key(&F::ReportedAt) {
+        return Err(missing("reported_at"));
+    }
+    let has_xy = mapping.contains_key(&F::Lon) && mapping.contains_key(&F::Lat);
+    if !has_xy && !mapping.contains_key(&F::GridCode) {
+        return Err(missing("lon/lat (or grid_code)"));
+    }
+    let n = df.height();
+    report.read = n;
+    let cols = df.columns();
+    let off = opts.local_offset_min;
+    let cells = |f: F| -> Result<Option<Vec<Cell>>> {
+        mapping.get(&f).map(|i| column_cells(&cols[*i], off)).transpose()
+    };
+    let id = cells(F::Id)?;
+    let category = cells(F::Category)?;
+    let status = cells(F::Status)?;
+    let reported = cells(F::ReportedAt)?;
+    let closed = cells(F::ClosedAt)?;
+    let deadline = cells(F::Deadline)?;
+    let lon = cells(F::Lon)?;
+    let lat = cells(F::Lat)?;
+    let source = cells(F::Source)?;
+    let satisfaction = cells(F::Satisfaction)?;
+    let grid_code = cells(F::GridCode)?;
+    let department = cells(F::Department)?;
+    if status.is_none() {
+        report.warn(0, "no status column: closed when closed_at is set, otherwise accepted", || "whole file".into());
+    }
+    if id.is_none() {
+        report.warn(0, "no id column: ids are the row numbers", || "whole file".into());
+    }
+
+    let mut out = Incidents::default();
+    let mut seen_ids: HashMap<String, usize> = HashMap::with_capacity(n);
+    for i in 0..n {
+        let row = i + 2; // the header is row 1
+        // id
+        let id_text = match &id {
+            None => format!("row{row}"),
+            Some(c) => match c[i].text() {
+                Some(t) if !t.is_empty() => t,
+                _ => {
+                    report.reject(row, "missing id", String::new);
+                    continue;
+                }
+            },
+        };
+        // reported_at
+        let reported_ms = match parse_time(at(&reported, i), off) {
+            Ok(Some(ms)) => ms,
+            Ok(None) => {
+                report.reject(row, "missing reported_at", || format!("id {id_text}"));
+                continue;
+            }
+            Err(()) => {
+                let c = at(&reported, i);
+                report.reject(row, "unparsable reported_at", || format!("id {id_text}: {}", c.show()));
+                continue;
+            }
+        };
+        let closed_ms = match parse_time(at(&closed, i), off) {
+            Ok(v) => v,
+            Err(()) => {
+                let c = at(&closed, i);
+                report.reject(row, "unparsable closed_at", || format!("id {id_text}: {}", c.show()));
+                continue;
+            }
+        };
+        let deadline_ms = match parse_time(at(&deadline, i), off) {
+            Ok(v) => v,
+            Err(()) => {
+                let c = at(&deadline, i);
+                report.reject(row, "unparsable deadline", || format!("id {id_text}: {}", c.show()));
+                continue;
+            }
+        };
+        // status
+        let st = match &status {
+            None => {
+                if closed_ms.is_some() {
+                    Status::Closed
+                } else {
+                    Status::Accepted
+                }
+            }
+            Some(c) => match c[i] {
+                Cell::Empty => {
+                    report.reject(row, "missing status", || format!("id {id_text}"));
+                    continue;
+                }
+                cell => {
+                    let label = cell.text().unwrap_or_default();
+                    match opts.status_map.map(&label) {
+                        Some(s) => s,
+                        None => {
+                            *report.unmapped_statuses.entry(label.clone()).or_insert(0) += 1;
+                            report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
+                            continue;
+                        }
+                    }
+                }
+            },
+        };
+        // location
+        let (mut x, mut y) = (f64::NAN, f64::NAN);
+        if has_xy {
+            let (cx, cy) = (at(&lon, i), at(&lat, i));
+            match (parse_number(cx), parse_number(cy)) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    if a == 0.0 && b == 0.0 {
+                        report.warn(row, "zero coordinates treated as no location", || format!("id {id_text}"));
+                    } else if valid_lon_lat(a, b) {
+                        (x, y) = (a, b);
+                    } else if valid_lon_lat(b, a) {
+                        report.warn(row, "lon/lat swapped (swapped back)", || format!("id {id_text}: lon {a}, lat {b}"));
+                        (x, y) = (b, a);
+                    } else {
+                        report.reject(row, "coordinates out of range", || format!("id {id_text}: lon {a}, lat {b}"));
+                        continue;
+                    }
+                }
+                (Ok(None), Ok(None)) => {}
+                (Ok(_), Ok(_)) => {
+                    report.reject(row, "only one of lon/lat given", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
+                    continue;
+                }
+                _ => {
+                    report.reject(row, "unparsable coordinates", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
+                    continue;
+                }
+            }
+            if !x.is_nan() {
+                (x, y) = opts.crs.to_wgs84(x, y);
+            }
+        }
+        if let Some(prev) = seen_ids.get(&id_text) {
+            let prev = *prev;
+            report.reject(row, "duplicate id", || format!("id {id_text} (first at row {prev})"));
+            continue;
+        }
+        // Optional fields: problems are kept and counted.
+        let sat = match at(&satisfaction, i) {
+            Cell::Empty => Satisfaction::Unrated,
+            Cell::Num(v) => Satisfaction::from_score(v).unwrap_or_else(|| {
+                report.warn(row, "satisfaction not understood (treated as unrated)", || format!("id {id_text}: {v}"));
+                Satisfaction::Unrated
+            }),
+            c => {
+                let t = c.text().unwrap_or_default();
+                Satisfaction::parse(&t).unwrap_or_else(|| {
+                    report.warn(row, "satisfaction not understood (treated as unrated)", || format!("id {id_text}: '{t}'"));
+                    Satisfaction::Unrated
+                })
+            }
+        };
+        match (st, closed_ms) {
+            (Status::Closed, None) => report.warn(row, "closed without closed_at", || format!("id {id_text}")),
+            (s, Some(_)) if s.is_open() => report.warn(row, "open but has closed_at", || format!("id {id_text}: {s}")),
+            (_, Some(c)) if c < reported_ms => {
+                report.warn(row, "closed_at before reported_at (not counted in handling time)", || format!("id {id_text}"))
+            }
+            _ => {}
+        }
+        let cat = match at(&category, i).text() {
+            Some(t) if !t.is_empty() => t,
+            _ => {
+                if category.is_some() {
+                    report.warn(row, "no category (counted as 未分类)", || format!("id {id_text}"));
+                }
+                "未分类".to_string()
+            }
+        };
+        seen_ids.insert(id_text.clone(), row);
+        out.category.push(out.categories.intern(&cat));
+        let src = at(&source, i).text().unwrap_or_default();
+        out.source.push(out.sources.intern(&src));
+        let dep = at(&department, i).text().unwrap_or_default();
+        out.department.push(out.departments.intern(&dep));
+        out.grid_code.push(at(&grid_code, i).text().filter(|t| !t.is_empty()).map(String::into_boxed_str));
+        out.id.push(id_text);
+        out.status.push(st);
+        out.reported_ms.push(reported_ms);
+        out.closed_ms.push(closed_ms);
+        out.deadline_ms.push(deadline_ms);
+        out.satisfaction.push(sat);
+        out.lon.push(x);
+        out.lat.push(y);
+        out.source_row.push(row as u32);
+    }
+    report.loaded = out.len();
+    debug_assert!(report.is_consistent());
+    Ok(out)
+}

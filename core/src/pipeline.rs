@@ -1,0 +1,96 @@
+//! Load → index → assign: the one path from files to a [`Dataset`], shared by the CLI and the
+//! app (which runs it on a background thread and shows the progress it reports).
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::load::{GridOptions, IncidentOptions, load_grids, load_incidents};
+use crate::model::{GridLayer, Incidents, Level, NO_GRID};
+use crate::report::LoadReport;
+use crate::spatial::{GridIndex, assign};
+
+/// What to load.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub grids: PathBuf,
+    pub grid_options: GridOptions,
+    pub incidents: Option<PathBuf>,
+    pub incident_options: IncidentOptions,
+}
+
+/// A stage of loading, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Grids,
+    Index,
+    Incidents,
+    Assign,
+    Done,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Grids => "reading grids",
+            Stage::Index => "indexing grids",
+            Stage::Incidents => "reading incidents",
+            Stage::Assign => "assigning incidents to grids",
+            Stage::Done => "done",
+        }
+    }
+}
+
+/// Grids, their index, incidents and where each incident landed.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub layer: GridLayer,
+    pub index: GridIndex,
+    pub incidents: Incidents,
+    /// Grid of each incident, [`NO_GRID`] when unassigned.
+    pub grid_of: Vec<u32>,
+    /// The grids' report, then the incidents' (with the assignment filled in).
+    pub reports: Vec<LoadReport>,
+}
+
+impl Dataset {
+    /// Builds a dataset from already loaded parts.
+    pub fn new(layer: GridLayer, incidents: Incidents, mut reports: Vec<LoadReport>) -> Dataset {
+        let index = GridIndex::build(&layer);
+        let (grid_of, assignment) = assign(&layer, &index, &incidents);
+        if let Some(r) = reports.iter_mut().find(|r| r.kind == "incidents") {
+            r.assignment = Some(assignment);
+        }
+        Dataset { layer, index, incidents, grid_of, reports }
+    }
+
+    /// The unit of `level` each incident belongs to (`NO_GRID` when unassigned).
+    pub fn unit_of(&self, level: Level) -> Vec<u32> {
+        let map = &self.layer.grid_unit[level.index()];
+        self.grid_of.iter().map(|&g| if g == NO_GRID { NO_GRID } else { map[g as usize] }).collect()
+    }
+}
+
+/// Loads grids and incidents and assigns them, reporting each stage to `progress`.
+pub fn load(sources: &Sources, progress: &mut dyn FnMut(Stage)) -> Result<Dataset> {
+    progress(Stage::Grids);
+    let (layer, grid_report) = load_grids(&sources.grids, &sources.grid_options)?;
+    let mut reports = vec![grid_report];
+    progress(Stage::Index);
+    let index = GridIndex::build(&layer);
+    let incidents = match &sources.incidents {
+        Some(path) => {
+            progress(Stage::Incidents);
+            let (inc, rep) = load_incidents(path, &sources.incident_options)?;
+            reports.push(rep);
+            inc
+        }
+        None => Incidents::default(),
+    };
+    progress(Stage::Assign);
+    let (grid_of, assignment) = assign(&layer, &index, &incidents);
+    if let Some(r) = reports.iter_mut().find(|r| r.kind == "incidents") {
+        r.assignment = Some(assignment);
+    }
+    progress(Stage::Done);
+    Ok(Dataset { layer, index, incidents, grid_of, reports })
+}

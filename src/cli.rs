@@ -1,0 +1,361 @@
+//! The command line: `stats`, `assign`, `check` and `gen-sample` run headless on the same core
+//! the dashboard uses. Load reports and progress go to stderr; results go to `--out` or stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use gridcentre_core::crs::Crs;
+use gridcentre_core::export::{TableFormat, table_csv, table_json, write_assigned, write_table};
+use gridcentre_core::fields::{GridField, IncidentField, parse_mapping};
+use gridcentre_core::load::{GridOptions, IncidentOptions};
+use gridcentre_core::model::Level;
+use gridcentre_core::pipeline::{Dataset, Sources, Stage, load};
+use gridcentre_core::sample::{SampleOptions, write_sample};
+use gridcentre_core::stats::{Filter, IndicatorConfig, unit_table};
+use gridcentre_core::status::{Status, StatusMap};
+use gridcentre_core::timeparse::{DAY_MS, format_ms, parse_cli_datetime};
+
+#[derive(Debug, Parser)]
+#[command(name = "gridcentre", version = crate::VERSION, about = "Grid-management command centre: dashboard and headless statistics", long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Figures per unit at a level: one row per unit, plus unassigned and total rows.
+    Stats(StatsArgs),
+    /// Writes every incident with its grid and the units above it.
+    Assign(AssignArgs),
+    /// Prints the load reports; exits non-zero when an input cannot be used.
+    Check(InputArgs),
+    /// Generates a sample city (grids inside Jiamusi's urban districts and a year of incidents).
+    GenSample(GenSampleArgs),
+}
+
+/// Where the data is and how to read it.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Grid layer: .geojson/.json or .shp
+    #[arg(long)]
+    pub grids: PathBuf,
+    /// Incidents: .csv (UTF-8 or GBK), .xlsx/.xls or .parquet
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Coordinate system of both inputs: wgs84 (= cgcs2000), gcj02 or bd09
+    #[arg(long, default_value = "wgs84")]
+    pub crs: Crs,
+    /// Coordinate system of the grids, when it differs from --crs
+    #[arg(long)]
+    pub grid_crs: Option<Crs>,
+    /// Coordinate system of the incidents, when it differs from --crs
+    #[arg(long)]
+    pub incident_crs: Option<Crs>,
+    /// Incident column for a field, e.g. --map reported_at=受理时间 (repeatable)
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+    /// Grid property for a field, e.g. --grid-field code=BoroCD (repeatable)
+    #[arg(long = "grid-field", value_name = "FIELD=PROPERTY")]
+    pub grid_field: Vec<String>,
+    /// Extra status label, e.g. --status-map 待定=accepted (repeatable)
+    #[arg(long = "status-map", value_name = "LABEL=STATE")]
+    pub status_map: Vec<String>,
+    /// Worksheet of an Excel file (default: the first)
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// No progress lines on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// First day (or time) reported, e.g. 2026-01-01
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day reported, inclusive (or an exclusive time, e.g. "2026-07-01 12:00")
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this category (repeatable)
+    #[arg(long)]
+    pub category: Vec<String>,
+    /// Only this source (repeatable)
+    #[arg(long)]
+    pub source: Vec<String>,
+    /// Only this workflow state: reported, accepted, dispatched, handling, postponed, closed, rejected (repeatable)
+    #[arg(long)]
+    pub status: Vec<Status>,
+    /// Time at which overdue and should-close are judged (default: the latest time in the data)
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Indicator definitions (口径) as JSON (see README)
+    #[arg(long)]
+    pub indicators: Option<PathBuf>,
+    /// Use the should-close (应结案数) basis for completion and on-time rates
+    #[arg(long)]
+    pub should_close: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// grid, community, street, district or city
+    #[arg(long, default_value = "grid")]
+    pub level: Level,
+    /// csv, json or xlsx (default: from --out, else csv)
+    #[arg(long)]
+    pub format: Option<TableFormat>,
+    /// Output file (default: stdout; xlsx needs a file)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output: .parquet or .csv
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenSampleArgs {
+    /// Output folder (grids.geojson, incidents.csv)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of grids (approximate)
+    #[arg(long, default_value_t = SampleOptions::default().grids)]
+    pub grids: usize,
+    /// Number of incidents
+    #[arg(long, default_value_t = SampleOptions::default().incidents)]
+    pub incidents: usize,
+    /// Random seed
+    #[arg(long, default_value_t = SampleOptions::default().seed)]
+    pub seed: u64,
+    /// Leave out the deliberately bad rows
+    #[arg(long)]
+    pub no_bad_rows: bool,
+}
+
+/// Sets up tracing on stderr.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Runs a parsed command line; errors are printed once, here.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Some(Command::Stats(a)) => stats(&a),
+        Some(Command::Assign(a)) => assign(&a),
+        Some(Command::Check(a)) => check(&a),
+        Some(Command::GenSample(a)) => gen_sample(&a),
+        None => Err(anyhow::anyhow!("the dashboard is not built yet; use a subcommand (see --help)")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl InputArgs {
+    /// The sources to load, with every mapping parsed.
+    pub fn sources(&self) -> Result<Sources> {
+        let grid_keys: Vec<&str> = GridField::ALL.iter().map(|f| f.key()).collect();
+        let inc_keys: Vec<&str> = IncidentField::ALL.iter().map(|f| f.key()).collect();
+        let mut status_map = StatusMap::default();
+        for s in &self.status_map {
+            status_map.insert_spec(s).map_err(anyhow::Error::msg)?;
+        }
+        Ok(Sources {
+            grids: self.grids.clone(),
+            grid_options: GridOptions {
+                crs: self.grid_crs.unwrap_or(self.crs),
+                fields: parse_mapping(&self.grid_field, GridField::from_key, &grid_keys).map_err(anyhow::Error::msg)?,
+            },
+            incidents: self.incidents.clone(),
+            incident_options: IncidentOptions {
+                crs: self.incident_crs.unwrap_or(self.crs),
+                columns: parse_mapping(&self.map, IncidentField::from_key, &inc_keys).map_err(anyhow::Error::msg)?,
+                status_map,
+                sheet: self.sheet.clone(),
+                ..IncidentOptions::default()
+            },
+        })
+    }
+
+    /// Loads, printing each stage's time on stderr and the load reports after.
+    pub fn load(&self) -> Result<Dataset> {
+        let sources = self.sources()?;
+        let start = Instant::now();
+        let mut last = Instant::now();
+        let quiet = self.quiet;
+        let mut progress = |stage: Stage| {
+            if !quiet {
+                let took = last.elapsed();
+                last = Instant::now();
+                if stage == Stage::Done {
+                    eprintln!("  done in {:.2} s (last stage {:.2} s)", start.elapsed().as_secs_f64(), took.as_secs_f64());
+                } else {
+                    eprintln!("… {}", stage.label());
+                }
+            }
+        };
+        let ds = load(&sources, &mut progress)?;
+        for r in &ds.reports {
+            eprint!("{r}");
+        }
+        Ok(ds)
+    }
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> Result<Filter> {
+        let from_ms = self.from.as_deref().map(parse_cli_datetime).transpose().map_err(anyhow::Error::msg)?;
+        let to_ms = match self.to.as_deref() {
+            None => None,
+            Some(t) => {
+                let ms = parse_cli_datetime(t).map_err(anyhow::Error::msg)?;
+                // A bare date means the whole of that day.
+                Some(if t.trim().len() <= 10 { ms + DAY_MS } else { ms })
+            }
+        };
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
+            if t <= f {
+                bail!("--to ({}) is not after --from ({})", format_ms(t), format_ms(f));
+            }
+        }
+        Ok(Filter {
+            categories: self.category.clone(),
+            sources: self.source.clone(),
+            statuses: self.status.clone(),
+            from_ms,
+            to_ms,
+            unit: None,
+        })
+    }
+
+    pub fn config(&self) -> Result<IndicatorConfig> {
+        let mut cfg = match &self.indicators {
+            Some(p) => IndicatorConfig::load(p)?,
+            None => IndicatorConfig::default(),
+        };
+        if self.should_close {
+            let name = IndicatorConfig::should_close().name;
+            cfg.completion_basis = gridcentre_core::stats::CompletionBasis::ShouldClose;
+            cfg.name = name;
+        }
+        Ok(cfg)
+    }
+
+    /// The as-of time: given, or the latest time in the data (the export's own time).
+    pub fn as_of(&self, ds: &Dataset) -> Result<i64> {
+        if let Some(t) = &self.as_of {
+            return parse_cli_datetime(t).map_err(anyhow::Error::msg);
+        }
+        Ok(latest_time(ds))
+    }
+}
+
+/// The latest reported or closed time in the data (0 when there are no incidents).
+pub fn latest_time(ds: &Dataset) -> i64 {
+    let inc = &ds.incidents;
+    let r = inc.reported_ms.iter().copied().max().unwrap_or(0);
+    let c = inc.closed_ms.iter().flatten().copied().max().unwrap_or(0);
+    r.max(c)
+}
+
+fn stats(a: &StatsArgs) -> Result<ExitCode> {
+    let filter = a.filter.filter()?;
+    let cfg = a.filter.config()?;
+    let ds = a.input.load()?;
+    let as_of = a.filter.as_of(&ds)?;
+    let table = unit_table(&ds, a.level, &filter, &cfg, as_of)?;
+    if !a.input.quiet {
+        eprintln!("as of {}; {}", table.as_of, table.definition);
+    }
+    let format = a.format.or_else(|| a.out.as_deref().and_then(TableFormat::from_path)).unwrap_or(TableFormat::Csv);
+    match &a.out {
+        Some(path) => {
+            write_table(&table, format, path)?;
+            if !a.input.quiet {
+                eprintln!("wrote {} rows to {}", table.rows.len() + 2, path.display());
+            }
+        }
+        None => {
+            let text = match format {
+                TableFormat::Csv => table_csv(&table),
+                TableFormat::Json => table_json(&table)?,
+                TableFormat::Xlsx => bail!("xlsx needs a file: add --out FILE.xlsx"),
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.trim_start_matches('\u{feff}').as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn assign(a: &AssignArgs) -> Result<ExitCode> {
+    if a.input.incidents.is_none() {
+        bail!("assign needs --incidents");
+    }
+    let ds = a.input.load()?;
+    write_assigned(&ds, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    if !a.input.quiet {
+        eprintln!("wrote {} incidents to {}", ds.incidents.len(), a.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(a: &InputArgs) -> Result<ExitCode> {
+    let ds = a.load()?;
+    // Usable means: some grids, and (when incidents were given) some incidents loaded.
+    let unusable = ds.reports.iter().any(|r| r.read > 0 && r.loaded == 0);
+    if unusable {
+        eprintln!("an input has no usable rows");
+        return Ok(ExitCode::from(1));
+    }
+    println!("ok: {} grids, {} incidents", ds.layer.grids.len(), ds.incidents.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gen_sample(a: &GenSampleArgs) -> Result<ExitCode> {
+    let opts = SampleOptions { grids: a.grids, incidents: a.incidents, seed: a.seed, bad_rows: !a.no_bad_rows, ..SampleOptions::default() };
+    let start = Instant::now();
+    eprintln!("… generating {} grids and {} incidents", a.grids, a.incidents);
+    let files = write_sample(&a.out, &opts)?;
+    eprintln!(
+        "wrote {} ({} grids) and {} in {:.1} s",
+        files.grids.display(),
+        files.grid_count,
+        files.incidents.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bundled sample data, relative to the project root.
+pub fn sample_paths(root: &Path) -> (PathBuf, PathBuf) {
+    (root.join("sample-data/grids.geojson"), root.join("sample-data/incidents.csv"))
+}

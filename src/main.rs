@@ -1,0 +1,11 @@
+//! Launches gridcentre: the dashboard with no subcommand, or a headless command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = gridcentre::cli::Cli::parse();
+    gridcentre::cli::init_logging(cli.verbose);
+    gridcentre::cli::run(cli)
+}
