@@ -18,10 +18,9 @@ fn main() {
         .map(|o| !o.stdout.is_empty())
         .unwrap_or(false);
     // SOURCE_DATE_EPOCH makes builds reproducible; otherwise today's UTC date.
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
+    let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    });
     let date = civil(secs.div_euclid(86_400));
     println!("cargo:rustc-env=GRIDCENTRE_GIT_REV={rev}{}", if dirty { "-dirty" } else { "" });
     println!("cargo:rustc-env=GRIDCENTRE_BUILD_DATE={date}");

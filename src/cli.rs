@@ -156,7 +156,8 @@ pub fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
@@ -240,10 +241,10 @@ impl FilterArgs {
                 Some(if t.trim().len() <= 10 { ms + DAY_MS } else { ms })
             }
         };
-        if let (Some(f), Some(t)) = (from_ms, to_ms) {
-            if t <= f {
-                bail!("--to ({}) is not after --from ({})", format_ms(t), format_ms(f));
-            }
+        if let (Some(f), Some(t)) = (from_ms, to_ms)
+            && t <= f
+        {
+            bail!("--to ({}) is not after --from ({})", format_ms(t), format_ms(f));
         }
         Ok(Filter {
             categories: self.category.clone(),
@@ -341,7 +342,13 @@ fn check(a: &InputArgs) -> Result<ExitCode> {
 }
 
 fn gen_sample(a: &GenSampleArgs) -> Result<ExitCode> {
-    let opts = SampleOptions { grids: a.grids, incidents: a.incidents, seed: a.seed, bad_rows: !a.no_bad_rows, ..SampleOptions::default() };
+    let opts = SampleOptions {
+        grids: a.grids,
+        incidents: a.incidents,
+        seed: a.seed,
+        bad_rows: !a.no_bad_rows,
+        ..SampleOptions::default()
+    };
     let start = Instant::now();
     eprintln!("… generating {} grids and {} incidents", a.grids, a.incidents);
     let files = write_sample(&a.out, &opts)?;

@@ -175,20 +175,49 @@ pub fn distance_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 mod tests {
     use super::*;
 
-    // Known pairs published with the reference implementations (wandergis/coordtransform,
-    // googollee/eviltransform test suites): Beijing Tiananmen and Shanghai.
-    const PAIRS_WGS_GCJ: [((f64, f64), (f64, f64)); 2] = [
-        ((116.391_248_5, 39.907_345_3), (116.397_470_7, 39.908_722_9)),
-        ((121.472_644, 31.231_706), (121.477_135_9, 31.229_730_8)),
+    // Test vectors of googollee/eviltransform (its Python and PHP test suites):
+    // (wgs lat, wgs lng, gcj lat, gcj lng) for Shanghai, Shenzhen and Beijing.
+    const EVIL_WGS_GCJ: [(f64, f64, f64, f64); 3] = [
+        (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),
+        (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),
+        (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),
     ];
+    // (bd lat, bd lng, wgs lat, wgs lng) from the same suites.
+    const EVIL_BD_WGS: [(f64, f64, f64, f64); 2] =
+        [(29.199786, 120.019809, 29.196131605295484, 120.00877901149691), (29.210504, 120.036455, 29.206795749156136, 120.0253853970846)];
 
     #[test]
-    fn wgs84_to_gcj02_matches_published_pairs_within_half_a_metre() {
-        for ((wlon, wlat), (glon, glat)) in PAIRS_WGS_GCJ {
+    fn wgs84_to_gcj02_matches_the_eviltransform_vectors_within_a_centimetre() {
+        for (wlat, wlon, glat, glon) in EVIL_WGS_GCJ {
             let (lon, lat) = wgs84_to_gcj02(wlon, wlat);
             let d = distance_m(lon, lat, glon, glat);
-            assert!(d < 0.5, "({wlon},{wlat}) -> ({lon},{lat}) is {d} m from ({glon},{glat})");
+            assert!(d < 0.01, "({wlon},{wlat}) -> ({lon},{lat}) is {d} m from ({glon},{glat})");
         }
+    }
+
+    #[test]
+    fn bd09_to_wgs84_is_exact_where_the_one_step_inverse_is_metres_off() {
+        // eviltransform's bd2wgs uses the one-step GCJ-02 inverse (its own suite trusts that to
+        // 5 m). Ours iterates: the forward transform of our answer lands back on the BD-09
+        // input, while the forward transform of theirs misses it by metres.
+        for (blat, blon, wlat, wlon) in EVIL_BD_WGS {
+            let (lon, lat) = Crs::Bd09.to_wgs84(blon, blat);
+            let (fx, fy) = Crs::Bd09.from_wgs84(lon, lat);
+            assert!(distance_m(fx, fy, blon, blat) < 0.01, "our inverse does not round-trip at ({blon},{blat})");
+            let (ex, ey) = Crs::Bd09.from_wgs84(wlon, wlat);
+            let one_step_error = distance_m(ex, ey, blon, blat);
+            assert!(one_step_error > 1.0, "the one-step inverse is off by {one_step_error} m");
+            assert!(distance_m(lon, lat, wlon, wlat) < one_step_error + 1.0);
+        }
+    }
+
+    #[test]
+    fn forward_transforms_match_the_coordtransform_readme_outputs() {
+        // wandergis/coordtransform test/app.js, for the input (116.404, 39.915).
+        let (lon, lat) = gcj02_to_bd09(116.404, 39.915);
+        assert!((lon - 116.41036949371029).abs() < 1e-12 && (lat - 39.92133699351021).abs() < 1e-12, "({lon},{lat})");
+        let (lon, lat) = wgs84_to_gcj02(116.404, 39.915);
+        assert!(distance_m(lon, lat, 116.41024449916938, 39.91640428150164) < 0.01, "({lon},{lat})");
     }
 
     #[test]
@@ -213,13 +242,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn bd09_of_a_known_point_matches_baidu_published_pair() {
-        // Baidu's own example: GCJ-02 (116.404, 39.915) → BD-09 (116.410_36, 39.921_43) ~ ±2 m.
-        let (lon, lat) = gcj02_to_bd09(116.404, 39.915);
-        assert!(distance_m(lon, lat, 116.410_361, 39.921_427) < 2.0, "({lon},{lat})");
     }
 
     #[test]

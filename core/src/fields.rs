@@ -68,45 +68,116 @@ impl IncidentField {
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             IncidentField::Id => &[
-                "id", "incident_id", "event_id", "case_id", "caseid", "unique key", "ticket_id", "order_id", "事件编号",
-                "案件编号", "工单编号", "事件id", "案件号", "工单号", "编号", "序号id",
+                "id",
+                "incident_id",
+                "event_id",
+                "case_id",
+                "caseid",
+                "unique key",
+                "ticket_id",
+                "order_id",
+                "事件编号",
+                "案件编号",
+                "工单编号",
+                "事件id",
+                "案件号",
+                "工单号",
+                "编号",
+                "序号id",
             ],
             IncidentField::Category => &[
-                "category", "event_category", "complaint type", "type", "事件类别", "事件类型", "问题类型", "案件类别",
-                "大类", "类别", "诉求类别", "问题大类",
+                "category",
+                "event_category",
+                "complaint type",
+                "type",
+                "事件类别",
+                "事件类型",
+                "问题类型",
+                "案件类别",
+                "大类",
+                "类别",
+                "诉求类别",
+                "问题大类",
             ],
-            IncidentField::Subcategory => &[
-                "subcategory", "sub_category", "request type", "descriptor", "小类", "事件小类", "问题小类", "子类",
-            ],
+            IncidentField::Subcategory => {
+                &["subcategory", "sub_category", "request type", "descriptor", "小类", "事件小类", "问题小类", "子类"]
+            }
             IncidentField::Status => {
                 &["status", "state", "workflow_state", "状态", "办理状态", "事件状态", "处理状态", "案件状态", "处置状态"]
             }
             IncidentField::ReportedAt => &[
-                "reported_at", "reported", "report_time", "created_at", "created date", "created", "opened", "open_date",
-                "opened_at", "上报时间", "受理时间", "创建时间", "登记时间", "发生时间", "立案时间", "报告时间",
+                "reported_at",
+                "reported",
+                "report_time",
+                "created_at",
+                "created date",
+                "created",
+                "opened",
+                "open_date",
+                "opened_at",
+                "上报时间",
+                "受理时间",
+                "创建时间",
+                "登记时间",
+                "发生时间",
+                "立案时间",
+                "报告时间",
             ],
             IncidentField::ClosedAt => &[
-                "closed_at", "closed date", "closed", "close_time", "closed_time", "resolved_at", "办结时间", "结案时间",
-                "完成时间", "办结日期", "处置完成时间",
+                "closed_at",
+                "closed date",
+                "closed",
+                "close_time",
+                "closed_time",
+                "resolved_at",
+                "办结时间",
+                "结案时间",
+                "完成时间",
+                "办结日期",
+                "处置完成时间",
             ],
             IncidentField::Deadline => &[
-                "deadline", "due_at", "due date", "due", "deadline_at", "处置时限", "截止时间", "办理时限", "期限",
-                "办结时限", "到期时间",
+                "deadline",
+                "due_at",
+                "due date",
+                "due",
+                "deadline_at",
+                "处置时限",
+                "截止时间",
+                "办理时限",
+                "期限",
+                "办结时限",
+                "到期时间",
             ],
             IncidentField::Lon => &["lon", "lng", "long", "longitude", "x_wgs84", "经度", "坐标经度", "gps经度"],
             IncidentField::Lat => &["lat", "latitude", "y_wgs84", "纬度", "坐标纬度", "gps纬度"],
             IncidentField::Source => &[
-                "source", "channel", "open data channel type", "report_source", "来源", "诉求渠道", "事件来源",
-                "上报渠道", "来源渠道", "渠道",
+                "source",
+                "channel",
+                "open data channel type",
+                "report_source",
+                "来源",
+                "诉求渠道",
+                "事件来源",
+                "上报渠道",
+                "来源渠道",
+                "渠道",
             ],
-            IncidentField::Satisfaction => &[
-                "satisfaction", "satisfaction_rating", "rating", "满意度", "回访结果", "评价结果", "满意度评价", "评价",
-            ],
+            IncidentField::Satisfaction => {
+                &["satisfaction", "satisfaction_rating", "rating", "满意度", "回访结果", "评价结果", "满意度评价", "评价"]
+            }
             IncidentField::GridCode => {
                 &["grid_code", "grid_id", "grid", "网格编码", "网格编号", "网格代码", "所属网格编码", "所属网格"]
             }
             IncidentField::Department => &[
-                "department", "dept", "agency", "responsible agency", "承办单位", "责任部门", "处置部门", "责任单位",
+                "department",
+                "dept",
+                "agency",
+                "responsible agency",
+                "承办单位",
+                "责任部门",
+                "处置部门",
+                "责任单位",
                 "承办部门",
             ],
         }
@@ -173,18 +244,18 @@ impl GridField {
 
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
-            GridField::Code => &[
-                "grid_code", "grid_id", "gridcode", "网格编码", "网格编号", "网格代码", "网格id", "wgbm", "code", "id",
-            ],
+            GridField::Code => {
+                &["grid_code", "grid_id", "gridcode", "网格编码", "网格编号", "网格代码", "网格id", "wgbm", "code", "id"]
+            }
             GridField::Name => &["grid_name", "网格名称", "网格名", "wgmc", "name", "名称"],
             GridField::CommunityCode => &["community_code", "village_code", "社区编码", "社区代码", "村社区编码", "sqbm"],
-            GridField::Community => &[
-                "community", "community_name", "village", "社区", "社区名称", "所属社区", "村社区", "村", "sqmc",
-            ],
+            GridField::Community => {
+                &["community", "community_name", "village", "社区", "社区名称", "所属社区", "村社区", "村", "sqmc"]
+            }
             GridField::StreetCode => &["street_code", "township_code", "街道编码", "街道代码", "乡镇编码", "jdbm"],
-            GridField::Street => &[
-                "street", "street_name", "township", "街道", "街道名称", "所属街道", "乡镇", "乡镇街道", "jdmc",
-            ],
+            GridField::Street => {
+                &["street", "street_name", "township", "街道", "街道名称", "所属街道", "乡镇", "乡镇街道", "jdmc"]
+            }
             GridField::DistrictCode => &["district_code", "county_code", "区县编码", "区县代码", "adcode", "qxbm"],
             GridField::District => &["district", "district_name", "county", "区县", "区县名称", "所属区县", "区", "qxmc"],
             GridField::CityCode => &["city_code", "city_adcode", "市编码", "城市编码"],
@@ -218,11 +289,8 @@ pub fn resolve<F: Copy + Ord>(
     let mut used = vec![false; columns.len()];
     for (f, col) in explicit {
         let want = normalise(col);
-        let i = columns
-            .iter()
-            .position(|c| c == col)
-            .or_else(|| norm.iter().position(|c| *c == want))
-            .ok_or((*f, col.clone()))?;
+        let i =
+            columns.iter().position(|c| c == col).or_else(|| norm.iter().position(|c| *c == want)).ok_or((*f, col.clone()))?;
         used[i] = true;
         out.insert(*f, i);
     }
@@ -244,7 +312,11 @@ pub fn resolve<F: Copy + Ord>(
 }
 
 /// Parses `FIELD=COLUMN` specs into a mapping, with `from_key` naming the fields.
-pub fn parse_mapping<F: Ord>(specs: &[String], from_key: impl Fn(&str) -> Option<F>, all: &[&str]) -> Result<BTreeMap<F, String>, String> {
+pub fn parse_mapping<F: Ord>(
+    specs: &[String],
+    from_key: impl Fn(&str) -> Option<F>,
+    all: &[&str],
+) -> Result<BTreeMap<F, String>, String> {
     let mut out = BTreeMap::new();
     for spec in specs {
         let (k, v) = spec.split_once('=').ok_or_else(|| format!("mapping '{spec}' is not FIELD=COLUMN"))?;
@@ -281,14 +353,40 @@ mod tests {
 
     #[test]
     fn sf311_and_nyc311_headers_are_recognised() {
-        let sf = cols(&["Unnamed: 0", "CaseID", "Opened", "Closed", "Updated", "Status", "Responsible.Agency", "Category", "Request.Type", "Source", "Lat", "Long"]);
+        let sf = cols(&[
+            "Unnamed: 0",
+            "CaseID",
+            "Opened",
+            "Closed",
+            "Updated",
+            "Status",
+            "Responsible.Agency",
+            "Category",
+            "Request.Type",
+            "Source",
+            "Lat",
+            "Long",
+        ]);
         let m = incident_map(&sf);
         assert_eq!(m[&IncidentField::Id], 1);
         assert_eq!(m[&IncidentField::ReportedAt], 2);
         assert_eq!(m[&IncidentField::ClosedAt], 3);
         assert_eq!(m[&IncidentField::Department], 6);
         assert_eq!(m[&IncidentField::Lon], 11);
-        let nyc = cols(&["Unique Key", "Created Date", "Closed Date", "Agency", "Agency Name", "Complaint Type", "Descriptor", "Status", "Due Date", "Latitude", "Longitude", "X Coordinate (State Plane)"]);
+        let nyc = cols(&[
+            "Unique Key",
+            "Created Date",
+            "Closed Date",
+            "Agency",
+            "Agency Name",
+            "Complaint Type",
+            "Descriptor",
+            "Status",
+            "Due Date",
+            "Latitude",
+            "Longitude",
+            "X Coordinate (State Plane)",
+        ]);
         let m = incident_map(&nyc);
         assert_eq!(m[&IncidentField::Id], 0);
         assert_eq!(m[&IncidentField::Department], 3);
@@ -307,7 +405,10 @@ mod tests {
         assert_eq!(m[&IncidentField::ReportedAt], 2);
         assert_eq!(m[&IncidentField::Category], 1);
         explicit.insert(IncidentField::Status, "nope".to_string());
-        assert_eq!(resolve(&c, &IncidentField::ALL, IncidentField::aliases, &explicit), Err((IncidentField::Status, "nope".to_string())));
+        assert_eq!(
+            resolve(&c, &IncidentField::ALL, IncidentField::aliases, &explicit),
+            Err((IncidentField::Status, "nope".to_string()))
+        );
     }
 
     #[test]

@@ -147,15 +147,7 @@ impl GridLayer {
                 let (code, name) = unit_label(level, code, name);
                 let key = (parent, code.clone());
                 let idx = *keys[li].entry(key).or_insert_with(|| {
-                    units[li].push(Unit {
-                        level,
-                        code,
-                        name,
-                        parent,
-                        area_km2: 0.0,
-                        households: None,
-                        grid_count: 0,
-                    });
+                    units[li].push(Unit { level, code, name, parent, area_km2: 0.0, households: None, grid_count: 0 });
                     (units[li].len() - 1) as u32
                 });
                 let u = &mut units[li][idx as usize];
@@ -261,7 +253,7 @@ impl Satisfaction {
 
     /// A score: 1–5 (5, 4 satisfied; 3 basic; 1, 2 unsatisfied) or 6–100 (≥ 80, ≥ 60, below).
     pub fn from_score(v: f64) -> Option<Satisfaction> {
-        if !v.is_finite() || v < 0.0 || v > 100.0 {
+        if !v.is_finite() || !(0.0..=100.0).contains(&v) {
             return None;
         }
         Some(if v <= 5.0 {
@@ -392,7 +384,17 @@ mod tests {
         let p = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
         let geometry = MultiPolygon::new(vec![p]);
         let bbox = geometry.bounding_rect().unwrap_or(Rect::new((0.0, 0.0), (1.0, 1.0)));
-        Grid { code: code.into(), name: code.into(), geometry, bbox, area_km2: 2.0, households: Some(100), worker: None, phone: None, feature: 1 }
+        Grid {
+            code: code.into(),
+            name: code.into(),
+            geometry,
+            bbox,
+            area_km2: 2.0,
+            households: Some(100),
+            worker: None,
+            phone: None,
+            feature: 1,
+        }
     }
 
     fn parents(community: &str, street: &str) -> GridParents {

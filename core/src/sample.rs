@@ -33,18 +33,43 @@ pub const CATEGORIES: [(&str, f64, f64, &[&str]); 6] = [
     ("综合执法", 0.13, 48.0, &["综合执法局", "市场监管局", "城管大队"]),
 ];
 
-const SOURCES: [(&str, f64); 5] = [("网格员上报", 0.50), ("12345热线", 0.30), ("微信小程序", 0.10), ("巡查发现", 0.07), ("领导交办", 0.03)];
+const SOURCES: [(&str, f64); 5] =
+    [("网格员上报", 0.50), ("12345热线", 0.30), ("微信小程序", 0.10), ("巡查发现", 0.07), ("领导交办", 0.03)];
 
 const STREET_NAMES: [&str; 24] = [
-    "长安", "建设", "西林", "保卫", "佳东", "桥南", "友谊", "光复", "南岗", "松花江", "站前", "晓云", "建国", "永安", "新华",
-    "沿江", "港湾", "铁路", "杏林", "莲江口", "长青", "平安", "大来", "望江",
+    "长安",
+    "建设",
+    "西林",
+    "保卫",
+    "佳东",
+    "桥南",
+    "友谊",
+    "光复",
+    "南岗",
+    "松花江",
+    "站前",
+    "晓云",
+    "建国",
+    "永安",
+    "新华",
+    "沿江",
+    "港湾",
+    "铁路",
+    "杏林",
+    "莲江口",
+    "长青",
+    "平安",
+    "大来",
+    "望江",
 ];
 const COMMUNITY_NAMES: [&str; 30] = [
     "和平", "幸福", "民主", "团结", "红旗", "繁荣", "兴华", "文化", "胜利", "安居", "康乐", "阳光", "振兴", "向荣", "东方",
     "光明", "新民", "丽景", "长虹", "福源", "锦绣", "春晖", "朝阳", "华苑", "翠园", "金桥", "嘉禾", "泰和", "瑞丰", "龙祥",
 ];
-const SURNAMES: [&str; 20] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
-const GIVEN: [&str; 20] = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平"];
+const SURNAMES: [&str; 20] =
+    ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
+const GIVEN: [&str; 20] =
+    ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平"];
 
 /// How big a city to make.
 #[derive(Debug, Clone)]
@@ -86,7 +111,7 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.f64()
@@ -131,7 +156,8 @@ fn districts() -> Result<Vec<District>> {
         let name = props.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let geom: geojson::Geometry = serde_json::from_value(f.get("geometry").cloned().unwrap_or_default())
             .map_err(|e| CoreError::Invalid(format!("bundled district outlines: {e}")))?;
-        let shape: geo::Geometry<f64> = geom.try_into().map_err(|e| CoreError::Invalid(format!("bundled district outlines: {e:?}")))?;
+        let shape: geo::Geometry<f64> =
+            geom.try_into().map_err(|e| CoreError::Invalid(format!("bundled district outlines: {e:?}")))?;
         let mut shape = match shape {
             geo::Geometry::Polygon(p) => MultiPolygon::new(vec![p]),
             geo::Geometry::MultiPolygon(m) => m,
@@ -173,7 +199,12 @@ pub fn sample_grids(opts: &SampleOptions, rng: &mut SplitMix64) -> Result<(GridL
                     Coord { x: ix as f64 * cell_w, y: iy as f64 * cell_h },
                     Coord { x: (ix + 1) as f64 * cell_w, y: (iy + 1) as f64 * cell_h },
                 );
-                let corners = [rect.min(), rect.max(), Coord { x: rect.min().x, y: rect.max().y }, Coord { x: rect.max().x, y: rect.min().y }];
+                let corners = [
+                    rect.min(),
+                    rect.max(),
+                    Coord { x: rect.min().x, y: rect.max().y },
+                    Coord { x: rect.max().x, y: rect.min().y },
+                ];
                 let inside = corners.iter().filter(|c| idx.locate(c.x, c.y).is_some()).count();
                 let shape = if inside == 4 {
                     // Likely wholly inside; the intersection settles the rare concave case.
@@ -194,13 +225,16 @@ pub fn sample_grids(opts: &SampleOptions, rng: &mut SplitMix64) -> Result<(GridL
         }
     }
     // Streets are blocks of 8×8 lattice cells, communities blocks of 3×3, inside each district.
-    cells.sort_by_key(|c| (c.district, c.iy.div_euclid(8), c.ix.div_euclid(8), c.iy.div_euclid(3), c.ix.div_euclid(3), c.iy, c.ix));
+    cells.sort_by_key(|c| {
+        (c.district, c.iy.div_euclid(8), c.ix.div_euclid(8), c.iy.div_euclid(3), c.ix.div_euclid(3), c.iy, c.ix)
+    });
     let mut grids = Vec::with_capacity(cells.len());
     let mut parents = Vec::with_capacity(cells.len());
     let (mut street_no, mut community_no, mut grid_no) = (0usize, 0usize, 0usize);
     let mut last_street: Option<(usize, i64, i64)> = None;
     let mut last_comm: Option<(i64, i64)> = None;
-    let (mut street_code, mut street_name, mut comm_code, mut comm_name) = (String::new(), String::new(), String::new(), String::new());
+    let (mut street_code, mut street_name, mut comm_code, mut comm_name) =
+        (String::new(), String::new(), String::new(), String::new());
     let mut street_in_district = 0;
     let mut last_district = usize::MAX;
     for c in cells {
@@ -220,7 +254,11 @@ pub fn sample_grids(opts: &SampleOptions, rng: &mut SplitMix64) -> Result<(GridL
             street_code = format!("{}{:03}", d.code, street_in_district);
             street_name = format!("{}街道", STREET_NAMES[(street_no - 1) % STREET_NAMES.len()]);
             if street_no > STREET_NAMES.len() {
-                street_name = format!("{}{}街道", STREET_NAMES[(street_no - 1) % STREET_NAMES.len()], (street_no - 1) / STREET_NAMES.len() + 1);
+                street_name = format!(
+                    "{}{}街道",
+                    STREET_NAMES[(street_no - 1) % STREET_NAMES.len()],
+                    (street_no - 1) / STREET_NAMES.len() + 1
+                );
             }
         }
         if last_comm != Some(ckey) {
@@ -261,7 +299,17 @@ pub fn sample_grids(opts: &SampleOptions, rng: &mut SplitMix64) -> Result<(GridL
 
 fn single_layer(shape: &MultiPolygon<f64>) -> GridLayer {
     let bbox = shape.bounding_rect().unwrap_or(Rect::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 0.0, y: 0.0 }));
-    let g = Grid { code: "d".into(), name: "d".into(), geometry: shape.clone(), bbox, area_km2: 0.0, households: None, worker: None, phone: None, feature: 1 };
+    let g = Grid {
+        code: "d".into(),
+        name: "d".into(),
+        geometry: shape.clone(),
+        bbox,
+        area_km2: 0.0,
+        households: None,
+        worker: None,
+        phone: None,
+        feature: 1,
+    };
     GridLayer::build(vec![g], vec![GridParents::default()])
 }
 
@@ -279,7 +327,9 @@ fn round_shape(mp: MultiPolygon<f64>) -> MultiPolygon<f64> {
 
 /// The grid layer as GeoJSON with Chinese property names.
 pub fn grids_geojson(layer: &GridLayer, parents: &[GridParents]) -> String {
-    let mut out = String::from("{\"type\":\"FeatureCollection\",\"name\":\"gridcentre sample city (佳木斯)\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:OGC:1.3:CRS84\"}},\"features\":[\n");
+    let mut out = String::from(
+        "{\"type\":\"FeatureCollection\",\"name\":\"gridcentre sample city (佳木斯)\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:OGC:1.3:CRS84\"}},\"features\":[\n",
+    );
     for (i, (g, p)) in layer.grids.iter().zip(parents).enumerate() {
         if i > 0 {
             out.push_str(",\n");
@@ -295,7 +345,9 @@ pub fn grids_geojson(layer: &GridLayer, parents: &[GridParents]) -> String {
             .geometry
             .0
             .iter()
-            .map(|p| std::iter::once(p.exterior()).chain(p.interiors()).map(|ls| ls.coords().map(|c| [c.x, c.y]).collect()).collect())
+            .map(|p| {
+                std::iter::once(p.exterior()).chain(p.interiors()).map(|ls| ls.coords().map(|c| [c.x, c.y]).collect()).collect()
+            })
             .collect();
         let geometry = if polys.len() == 1 {
             serde_json::json!({"type": "Polygon", "coordinates": polys[0]})
@@ -310,7 +362,8 @@ pub fn grids_geojson(layer: &GridLayer, parents: &[GridParents]) -> String {
 }
 
 /// Hour-of-day weights: quiet nights, a morning and an afternoon peak.
-const HOURS: [f64; 24] = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 2.4, 3.2, 3.4, 3.0, 1.8, 2.0, 3.0, 3.2, 3.0, 2.4, 1.6, 1.2, 1.0, 0.8, 0.5, 0.3];
+const HOURS: [f64; 24] =
+    [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 2.4, 3.2, 3.4, 3.0, 1.8, 2.0, 3.0, 3.2, 3.0, 2.4, 1.6, 1.2, 1.0, 0.8, 0.5, 0.3];
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
@@ -332,7 +385,13 @@ pub fn incidents_csv(layer: &GridLayer, opts: &SampleOptions, rng: &mut SplitMix
             g.households.unwrap_or(100) as f64 * ((-d_km / 4.0).exp() + 0.15)
         })
         .collect();
-    let cumulative: Vec<f64> = weights.iter().scan(0.0, |s, w| { *s += w; Some(*s) }).collect();
+    let cumulative: Vec<f64> = weights
+        .iter()
+        .scan(0.0, |s, w| {
+            *s += w;
+            Some(*s)
+        })
+        .collect();
     let total_w = cumulative.last().copied().unwrap_or(1.0);
     let index = GridIndex::build(layer);
     let day_weights: Vec<f64> = (0..opts.days)
@@ -344,7 +403,9 @@ pub fn incidents_csv(layer: &GridLayer, opts: &SampleOptions, rng: &mut SplitMix
             week * season
         })
         .collect();
-    let mut out = String::from("\u{feff}事件编号,事件类别,事件来源,办理状态,上报时间,处置时限,办结时间,经度,纬度,网格编码,承办单位,满意度\n");
+    let mut out = String::from(
+        "\u{feff}事件编号,事件类别,事件来源,办理状态,上报时间,处置时限,办结时间,经度,纬度,网格编码,承办单位,满意度\n",
+    );
     let mut rows: Vec<[String; 12]> = Vec::with_capacity(opts.incidents);
     for k in 0..opts.incidents {
         let x = rng.f64() * total_w;
@@ -383,7 +444,13 @@ pub fn incidents_csv(layer: &GridLayer, opts: &SampleOptions, rng: &mut SplitMix
         let sat = match closed_at {
             Some(_) if rng.f64() < 0.75 => {
                 let r = rng.f64();
-                if r < 0.86 { "满意" } else if r < 0.96 { "基本满意" } else { "不满意" }
+                if r < 0.86 {
+                    "满意"
+                } else if r < 0.96 {
+                    "基本满意"
+                } else {
+                    "不满意"
+                }
             }
             _ => "",
         };
@@ -420,19 +487,33 @@ pub fn incidents_csv(layer: &GridLayer, opts: &SampleOptions, rng: &mut SplitMix
 fn add_bad_rows(rows: &mut [[String; 12]]) {
     let n = rows.len();
     let at = |k: usize| (k * 7919 + 13) % n;
-    let edits: [(usize, &dyn Fn(&mut [String; 12])); 12] = [
-        (at(1), &|r| r[4] = "2026-13-45 10:00".into()),           // unparsable reported_at
-        (at(2), &|r| r[4] = String::new()),                      // missing reported_at
-        (at(3), &|r| r[3] = "待定".into()),                      // status not mapped
-        (at(4), &|r| r[3] = String::new()),                      // missing status
-        (at(5), &|r| r[7] = "130.3x".into()),                    // unparsable coordinates
-        (at(6), &|r| { r[7] = "999".into(); r[8] = "999".into() }), // out of range
-        (at(7), &|r| r.swap(7, 8)),                              // swapped (kept, fixed, counted)
-        (at(8), &|r| r[0] = String::new()),                      // missing id
-        (at(9), &|r| { r[6] = "昨天".into(); r[3] = "已办结".into() }), // unparsable closed_at
-        (at(10), &|r| r[11] = "很好".into()),                    // satisfaction not understood (kept)
-        (at(11), &|r| { r[7] = "126.6500".into(); r[8] = "45.7600".into() }), // Harbin: outside every grid
-        (at(12), &|r| { r[7] = String::new(); r[8] = String::new(); r[9] = String::new() }), // nowhere
+    type Edit<'a> = (usize, &'a dyn Fn(&mut [String; 12]));
+    let edits: [Edit; 12] = [
+        (at(1), &|r| r[4] = "2026-13-45 10:00".into()), // unparsable reported_at
+        (at(2), &|r| r[4] = String::new()),             // missing reported_at
+        (at(3), &|r| r[3] = "待定".into()),             // status not mapped
+        (at(4), &|r| r[3] = String::new()),             // missing status
+        (at(5), &|r| r[7] = "130.3x".into()),           // unparsable coordinates
+        (at(6), &|r| {
+            r[7] = "999".into();
+            r[8] = "999".into()
+        }), // out of range
+        (at(7), &|r| r.swap(7, 8)),                     // swapped (kept, fixed, counted)
+        (at(8), &|r| r[0] = String::new()),             // missing id
+        (at(9), &|r| {
+            r[6] = "昨天".into();
+            r[3] = "已办结".into()
+        }), // unparsable closed_at
+        (at(10), &|r| r[11] = "很好".into()),           // satisfaction not understood (kept)
+        (at(11), &|r| {
+            r[7] = "126.6500".into();
+            r[8] = "45.7600".into()
+        }), // Harbin: outside every grid
+        (at(12), &|r| {
+            r[7] = String::new();
+            r[8] = String::new();
+            r[9] = String::new()
+        }), // nowhere
     ];
     for (i, f) in edits {
         f(&mut rows[i]);

@@ -129,8 +129,11 @@ impl GridIndex {
 
     /// Grids whose boxes intersect a lon/lat rectangle (for drawing only what is visible).
     pub fn grids_in_rect(&self, min: [f64; 2], max: [f64; 2]) -> Vec<u32> {
-        let mut v: Vec<u32> =
-            self.tree.locate_in_envelope_intersecting(&AABB::from_corners(min, max)).map(|e| self.part_grid[e.data as usize]).collect();
+        let mut v: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+            .map(|e| self.part_grid[e.data as usize])
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -146,13 +149,8 @@ impl GridIndex {
 /// carries. Returns the grid of each incident ([`NO_GRID`] when none) and what happened.
 pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (Vec<u32>, AssignmentReport) {
     let _span = tracing::info_span!("assign", incidents = incidents.len()).entered();
-    let hits: Vec<Option<Hit>> = incidents
-        .lon
-        .par_iter()
-        .zip(incidents.lat.par_iter())
-        .with_min_len(4096)
-        .map(|(&x, &y)| index.locate(x, y))
-        .collect();
+    let hits: Vec<Option<Hit>> =
+        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(|(&x, &y)| index.locate(x, y)).collect();
     let by_code = layer.grid_by_code();
     let mut report = AssignmentReport::default();
     let mut overlaps = Tally::default();
@@ -168,14 +166,18 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
                 if let Some(code) = own {
                     let found = &layer.grids[h.grid as usize].code;
                     if code != found {
-                        report.grid_code_disagrees.add(row, || format!("id {}: carries grid {code}, lies in {found}", incidents.id[i]));
+                        report
+                            .grid_code_disagrees
+                            .add(row, || format!("id {}: carries grid {code}, lies in {found}", incidents.id[i]));
                     }
                 }
                 report.assigned += 1;
                 h.grid
             }
             None if incidents.has_location(i) => {
-                report.outside_grids.add(row, || format!("id {} at ({:.6}, {:.6})", incidents.id[i], incidents.lon[i], incidents.lat[i]));
+                report
+                    .outside_grids
+                    .add(row, || format!("id {} at ({:.6}, {:.6})", incidents.id[i], incidents.lon[i], incidents.lat[i]));
                 NO_GRID
             }
             None => match own.and_then(|c| by_code.get(c)) {

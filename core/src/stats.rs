@@ -74,7 +74,11 @@ impl Default for IndicatorConfig {
 impl IndicatorConfig {
     /// The should-close (应结案数) variant of 数字城管.
     pub fn should_close() -> Self {
-        Self { name: "应结案口径 (closed / should close)".into(), completion_basis: CompletionBasis::ShouldClose, ..Self::default() }
+        Self {
+            name: "应结案口径 (closed / should close)".into(),
+            completion_basis: CompletionBasis::ShouldClose,
+            ..Self::default()
+        }
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -86,7 +90,9 @@ impl IndicatorConfig {
     pub fn describe(&self) -> String {
         let basis = match self.completion_basis {
             CompletionBasis::Accepted => "办结率 = 办结数/受理数; 按期办结率 = 按期办结数/有时限受理数",
-            CompletionBasis::ShouldClose => "结案率 = 结案数/应结案数; 按期结案率 = 按期结案数/应结案数 (应结案数 = 受理数 − 时限内未结)",
+            CompletionBasis::ShouldClose => {
+                "结案率 = 结案数/应结案数; 按期结案率 = 按期结案数/应结案数 (应结案数 = 受理数 − 时限内未结)"
+            }
         };
         let limits = if self.deadline_hours.is_empty() && self.default_deadline_hours.is_none() {
             "时限: 仅用数据自带".to_string()
@@ -101,11 +107,7 @@ impl IndicatorConfig {
     }
 
     fn limit_ms(&self, category: &str) -> Option<i64> {
-        self.deadline_hours
-            .get(category)
-            .copied()
-            .or(self.default_deadline_hours)
-            .map(|h| (h * HOUR_MS as f64).round() as i64)
+        self.deadline_hours.get(category).copied().or(self.default_deadline_hours).map(|h| (h * HOUR_MS as f64).round() as i64)
     }
 }
 
@@ -142,7 +144,10 @@ impl Filter {
                     None => {
                         let mut known: Vec<&str> = dict.names.iter().map(String::as_str).collect();
                         known.sort_unstable();
-                        return Err(CoreError::Invalid(format!("{what} '{n}' does not occur in the data; known: {}", known.join(", "))));
+                        return Err(CoreError::Invalid(format!(
+                            "{what} '{n}' does not occur in the data; known: {}",
+                            known.join(", ")
+                        )));
                     }
                 }
             }
@@ -191,10 +196,10 @@ impl Filter {
         if !self.statuses.is_empty() {
             parts.push(format!("状态: {}", self.statuses.iter().map(|s| s.zh()).collect::<Vec<_>>().join("、")));
         }
-        if let Some((level, u)) = self.unit {
-            if let Some(unit) = ds.layer.units(level).get(u as usize) {
-                parts.push(format!("{} {}", level.zh(), unit.name));
-            }
+        if let Some((level, u)) = self.unit
+            && let Some(unit) = ds.layer.units(level).get(u as usize)
+        {
+            parts.push(format!("{} {}", level.zh(), unit.name));
         }
         parts.join(" · ")
     }
@@ -363,7 +368,8 @@ impl Frame {
         let has_deadline = col("deadline").is_not_null();
         let has_closed = col("closed").is_not_null();
         let on_time = closed.clone().and(has_closed.clone()).and(has_deadline.clone()).and(col("closed").lt_eq(col("deadline")));
-        let overdue_closed = closed.clone().and(has_closed.clone()).and(has_deadline.clone()).and(col("closed").gt(col("deadline")));
+        let overdue_closed =
+            closed.clone().and(has_closed.clone()).and(has_deadline.clone()).and(col("closed").gt(col("deadline")));
         let overdue_open = open.clone().and(has_deadline.clone()).and(col("deadline").lt(lit(as_of_ms)));
         let within_limit = open.clone().and(has_deadline.clone().not().or(col("deadline").gt_eq(lit(as_of_ms))));
         let handled = closed.clone().and(has_closed).and(col("closed").gt_eq(col("reported")));
@@ -436,7 +442,13 @@ impl Frame {
 }
 
 /// Counts per key over the selection: the one aggregation every table and chart uses.
-pub fn counts_by(ds: &Dataset, sel: &[u32], key: impl Fn(usize) -> u32, cfg: &IndicatorConfig, as_of_ms: i64) -> Result<BTreeMap<u32, Counts>> {
+pub fn counts_by(
+    ds: &Dataset,
+    sel: &[u32],
+    key: impl Fn(usize) -> u32,
+    cfg: &IndicatorConfig,
+    as_of_ms: i64,
+) -> Result<BTreeMap<u32, Counts>> {
     let _span = tracing::debug_span!("aggregate", rows = sel.len()).entered();
     Frame::new(ds, sel, key, cfg).aggregate(as_of_ms)
 }
@@ -446,23 +458,27 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
     let _span = tracing::info_span!("unit_table", level = %level).entered();
     let sel = filter.select(ds)?;
     let map = &ds.layer.grid_unit[level.index()];
-    let counts = counts_by(ds, &sel, |i| {
-        let g = ds.grid_of[i];
-        if g == NO_GRID { NO_GRID } else { map[g as usize] }
-    }, cfg, as_of_ms)?;
+    let counts = counts_by(
+        ds,
+        &sel,
+        |i| {
+            let g = ds.grid_of[i];
+            if g == NO_GRID { NO_GRID } else { map[g as usize] }
+        },
+        cfg,
+        as_of_ms,
+    )?;
     let units = ds.layer.units(level);
     let parent_units = level.parent().map(|p| ds.layer.units(p));
     let mut rows = Vec::with_capacity(units.len());
     let mut total = Counts::default();
     for (i, u) in units.iter().enumerate() {
         // With a unit filter, only the units inside it.
-        if let Some((flevel, fu)) = filter.unit {
-            if flevel >= level {
-                let inside = ds.layer.ancestors(level, i as u32).iter().any(|&(l, x)| l == flevel && x == fu);
-                if !inside {
-                    continue;
-                }
-            }
+        if let Some((flevel, fu)) = filter.unit
+            && flevel >= level
+            && !ds.layer.ancestors(level, i as u32).iter().any(|&(l, x)| l == flevel && x == fu)
+        {
+            continue;
         }
         let c = counts.get(&(i as u32)).copied().unwrap_or_default();
         total.add(&c);
@@ -588,9 +604,11 @@ pub struct BucketRow {
 pub fn trend(ds: &Dataset, filter: &Filter, bucket: Bucket, cfg: &IndicatorConfig, as_of_ms: i64) -> Result<Vec<BucketRow>> {
     let sel = filter.select(ds)?;
     let inc = &ds.incidents;
-    let Some((lo, hi)) = sel.iter().map(|&i| inc.reported_ms[i as usize]).fold(None, |acc: Option<(i64, i64)>, t| {
-        Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
-    }) else {
+    let Some((lo, hi)) = sel
+        .iter()
+        .map(|&i| inc.reported_ms[i as usize])
+        .fold(None, |acc: Option<(i64, i64)>, t| Some(acc.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))))
+    else {
         return Ok(Vec::new());
     };
     // The buckets span the filter's time range when it has one (so quiet days show as zero),
@@ -604,10 +622,16 @@ pub fn trend(ds: &Dataset, filter: &Filter, bucket: Bucket, cfg: &IndicatorConfi
         }
         starts.push(next);
     }
-    let counts = counts_by(ds, &sel, |i| {
-        let s = bucket.start(inc.reported_ms[i]);
-        starts.partition_point(|&x| x < s) as u32
-    }, cfg, as_of_ms)?;
+    let counts = counts_by(
+        ds,
+        &sel,
+        |i| {
+            let s = bucket.start(inc.reported_ms[i]);
+            starts.partition_point(|&x| x < s) as u32
+        },
+        cfg,
+        as_of_ms,
+    )?;
     Ok(starts
         .iter()
         .enumerate()
@@ -633,7 +657,11 @@ pub fn by_category(ds: &Dataset, filter: &Filter, cfg: &IndicatorConfig, as_of_m
     let counts = counts_by(ds, &sel, |i| inc.category[i], cfg, as_of_ms)?;
     let mut rows: Vec<CategoryRow> = counts
         .into_iter()
-        .map(|(k, c)| CategoryRow { category: inc.categories.name(k).to_string(), figures: Figures::compute(&c, cfg, None), counts: c })
+        .map(|(k, c)| CategoryRow {
+            category: inc.categories.name(k).to_string(),
+            figures: Figures::compute(&c, cfg, None),
+            counts: c,
+        })
         .collect();
     rows.sort_by(|a, b| b.counts.incidents.cmp(&a.counts.incidents).then_with(|| a.category.cmp(&b.category)));
     Ok(rows)

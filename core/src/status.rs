@@ -194,9 +194,7 @@ impl StatusMap {
 
     /// Parses `LABEL=STATE` as given on the command line.
     pub fn insert_spec(&mut self, spec: &str) -> Result<(), String> {
-        let (label, state) = spec
-            .rsplit_once('=')
-            .ok_or_else(|| format!("status mapping '{spec}' is not LABEL=STATE"))?;
+        let (label, state) = spec.rsplit_once('=').ok_or_else(|| format!("status mapping '{spec}' is not LABEL=STATE"))?;
         let status: Status = state.parse()?;
         self.insert(label, status);
         Ok(())

@@ -84,10 +84,14 @@ impl Cell<'_> {
 fn column_cells<'a>(col: &'a Column, local_offset_min: i32) -> Result<Vec<Cell<'a>>> {
     let s = col.as_materialized_series();
     Ok(match s.dtype() {
-        DataType::String => s.str()?.iter().map(|v| match v.map(str::trim) {
-            Some(t) if !is_null_token(t) => Cell::Str(t),
-            _ => Cell::Empty,
-        }).collect(),
+        DataType::String => s
+            .str()?
+            .iter()
+            .map(|v| match v.map(str::trim) {
+                Some(t) if !is_null_token(t) => Cell::Str(t),
+                _ => Cell::Empty,
+            })
+            .collect(),
         DataType::Datetime(unit, tz) => {
             let factor = match unit {
                 TimeUnit::Milliseconds => 1,
@@ -105,10 +109,13 @@ fn column_cells<'a>(col: &'a Column, local_offset_min: i32) -> Result<Vec<Cell<'
         }
         dt if dt.is_primitive_numeric() => {
             let f = s.cast(&DataType::Float64)?;
-            f.f64()?.iter().map(|v| match v {
-                Some(x) if x.is_finite() => Cell::Num(x),
-                _ => Cell::Empty,
-            }).collect()
+            f.f64()?
+                .iter()
+                .map(|v| match v {
+                    Some(x) if x.is_finite() => Cell::Num(x),
+                    _ => Cell::Empty,
+                })
+                .collect()
         }
         other => {
             return Err(CoreError::Invalid(format!(
@@ -123,43 +130,65 @@ fn column_cells<'a>(col: &'a Column, local_offset_min: i32) -> Result<Vec<Cell<'
 pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents, LoadReport)> {
     let _span = tracing::info_span!("load_incidents", path = %path.display()).entered();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let mut ragged = None;
     let (df, format, encoding) = match ext.as_str() {
         "csv" | "txt" | "tsv" => {
-            let (df, enc) = read_csv(path, if ext == "tsv" { b'\t' } else { b',' })?;
+            let (df, enc, note) = read_csv(path, if ext == "tsv" { b'\t' } else { b',' })?;
+            ragged = note;
             (df, "CSV", Some(enc))
         }
         "xlsx" | "xlsm" | "xls" => (read_excel(path, opts.sheet.as_deref())?, "Excel", None),
         "parquet" | "pq" => (read_parquet(path)?, "Parquet", None),
-        _ => return Err(CoreError::UnsupportedFormat { path: path.to_path_buf(), expected: ".csv, .tsv, .xlsx, .xls or .parquet" }),
+        _ => {
+            return Err(CoreError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                expected: ".csv, .tsv, .xlsx, .xls or .parquet",
+            });
+        }
     };
     let mut report = LoadReport::new(path, "incidents", format);
     report.encoding = encoding;
     report.crs = opts.crs;
+    if let Some(note) = ragged {
+        report.warn(0, "rows with more fields than the header: extra fields cut off", || note);
+    }
     let incidents = ingest(path, &df, opts, &mut report)?;
     tracing::info!(read = report.read, loaded = report.loaded, rejected = report.rejected, "incidents loaded");
     Ok((incidents, report))
 }
 
-fn read_csv(path: &Path, separator: u8) -> Result<(DataFrame, String)> {
+/// Reads a CSV as text columns. A row with more fields than the header makes polars refuse the
+/// strict read; the file is then read again with the extra fields cut off, and the returned
+/// note says so (it goes into the report: nothing is cut silently).
+fn read_csv(path: &Path, separator: u8) -> Result<(DataFrame, String, Option<String>)> {
     let bytes = read_file(path)?;
     let (text, enc) = to_utf8(path, &bytes)?;
     let table_err = |e: PolarsError| CoreError::Table { path: path.to_path_buf(), format: "CSV", message: e.to_string() };
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0)) // every column as text: the loader parses and reports
-        .with_raise_if_empty(false)
-        .map_parse_options(|p| p.with_separator(separator).with_truncate_ragged_lines(true).with_missing_is_null(true))
-        .into_reader_with_file_handle(Cursor::new(text.as_ref()))
-        .finish()
-        .map_err(table_err)?;
-    Ok((df, enc.label().to_string()))
+    let read = |ragged: bool| {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0)) // every column as text: the loader parses and reports
+            .with_raise_if_empty(false)
+            .map_parse_options(|p| p.with_separator(separator).with_truncate_ragged_lines(ragged).with_missing_is_null(true))
+            .into_reader_with_file_handle(Cursor::new(text.as_ref()))
+            .finish()
+    };
+    match read(false) {
+        Ok(df) => Ok((df, enc.label().to_string(), None)),
+        Err(strict) => {
+            let df = read(true).map_err(table_err)?;
+            Ok((df, enc.label().to_string(), Some(strict.to_string())))
+        }
+    }
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|e| CoreError::Table { path: path.to_path_buf(), format: "Parquet", message: e.to_string() })
+    ParquetReader::new(file).finish().map_err(|e| CoreError::Table {
+        path: path.to_path_buf(),
+        format: "Parquet",
+        message: e.to_string(),
+    })
 }
 
 fn read_excel(path: &Path, sheet: Option<&str>) -> Result<DataFrame> {
@@ -198,7 +227,9 @@ fn read_excel(path: &Path, sheet: Option<&str>) -> Result<DataFrame> {
                 Some(Data::Float(f)) => Some(f.to_string()),
                 Some(Data::Int(i)) => Some(i.to_string()),
                 Some(Data::Bool(b)) => Some(b.to_string()),
-                Some(Data::DateTime(dt)) => Some(excel_serial_to_ms(dt.as_f64()).map(format_ms).unwrap_or_else(|| dt.as_f64().to_string())),
+                Some(Data::DateTime(dt)) => {
+                    Some(excel_serial_to_ms(dt.as_f64()).map(format_ms).unwrap_or_else(|| dt.as_f64().to_string()))
+                }
                 Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => Some(s.clone()),
                 Some(Data::Error(e)) => Some(format!("#{e:?}")),
             };
@@ -298,9 +329,7 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
     report.read = n;
     let cols = df.columns();
     let off = opts.local_offset_min;
-    let cells = |f: F| -> Result<Option<Vec<Cell>>> {
-        mapping.get(&f).map(|i| column_cells(&cols[*i], off)).transpose()
-    };
+    let cells = |f: F| -> Result<Option<Vec<Cell>>> { mapping.get(&f).map(|i| column_cells(&cols[*i], off)).transpose() };
     let id = cells(F::Id)?;
     let category = cells(F::Category)?;
     let status = cells(F::Status)?;
@@ -411,11 +440,14 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 }
                 (Ok(None), Ok(None)) => {}
                 (Ok(_), Ok(_)) => {
-                    report.reject(row, "only one of lon/lat given", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
+                    report.reject(row, "only one of lon/lat given", || {
+                        format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
+                    });
                     continue;
                 }
                 _ => {
-                    report.reject(row, "unparsable coordinates", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
+                    report
+                        .reject(row, "unparsable coordinates", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
                     continue;
                 }
             }

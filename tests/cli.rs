@@ -1,0 +1,128 @@
+//! The command line as a user runs it: exit codes, stderr reports, and outputs on disk.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn gridcentre(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gridcentre")).args(args).current_dir(root()).output().expect("run gridcentre")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const GRIDS: &str = "sample-data/grids.geojson";
+const INCIDENTS: &str = "sample-data/incidents.csv";
+
+#[test]
+fn version_names_the_revision_and_build_date() {
+    let out = gridcentre(&["--version"]);
+    assert!(out.status.success());
+    let v = text(&out.stdout);
+    assert!(v.starts_with("gridcentre 0.1.0 (rev ") && v.contains(", built 20"), "{v}");
+}
+
+#[test]
+fn stats_prints_one_row_per_district_plus_unassigned_and_total() {
+    let out = gridcentre(&["stats", "--grids", GRIDS, "--incidents", INCIDENTS, "--level", "district", "--as-of", "2026-11-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 4 + 2, "{csv}");
+    assert!(lines[1].starts_with("district,230803,向阳区,"), "{}", lines[1]);
+    assert!(lines[5].starts_with("district,unassigned,"));
+    assert!(lines[6].starts_with("district,total,合计,"));
+    let err = text(&out.stderr);
+    assert!(err.contains("60000 rows read, 59991 loaded, 9 rejected"), "{err}");
+    assert!(err.contains("as of 2026-11-01 00:00:00"), "{err}");
+}
+
+#[test]
+fn stats_writes_xlsx_json_and_bom_csv_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, magic) in [("s.xlsx", &b"PK"[..]), ("s.json", &b"{"[..]), ("s.csv", &b"\xEF\xBB\xBFlevel,code"[..])] {
+        let out_path = dir.path().join(name);
+        let out = gridcentre(&[
+            "stats",
+            "-q",
+            "--grids",
+            GRIDS,
+            "--incidents",
+            INCIDENTS,
+            "--level",
+            "street",
+            "--category",
+            "城建物业",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-03-31",
+            "--out",
+            out_path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(std::fs::read(&out_path).unwrap().starts_with(magic), "{name}");
+    }
+}
+
+#[test]
+fn assign_writes_parquet_with_the_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("a.parquet");
+    let out = gridcentre(&["assign", "-q", "--grids", GRIDS, "--incidents", INCIDENTS, "--out", out_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(&out_path).unwrap().starts_with(b"PAR1"));
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn check_fails_clearly_on_unusable_inputs_and_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.geojson", "{ not json");
+    let out = gridcentre(&["check", "--grids", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("error:") && err.contains("bad.geojson") && err.contains("not valid GeoJSON"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let inc = write(dir.path(), "inc.csv", "事件编号,上报时间,经度,纬度\nE1,garbage,130.3,46.8\n");
+    let out = gridcentre(&["check", "--grids", GRIDS, "--incidents", &inc]);
+    assert_eq!(out.status.code(), Some(1), "no usable incident row");
+    let err = text(&out.stderr);
+    assert!(err.contains("row 2: id E1: 'garbage'"), "{err}");
+
+    let out = gridcentre(&["check", "--grids", GRIDS, "--incidents", INCIDENTS]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("ok: 1296 grids, 59991 incidents"));
+
+    let out = gridcentre(&["stats", "--grids", GRIDS, "--incidents", INCIDENTS, "--category", "不存在的类别"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("'不存在的类别' does not occur in the data"));
+
+    let out = gridcentre(&["stats", "--grids", GRIDS, "--from", "2026-02-01", "--to", "2026-01-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not after --from"));
+}
+
+#[test]
+fn gen_sample_makes_a_city_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = gridcentre(&["gen-sample", "--out", d, "--grids", "60", "--incidents", "500", "--seed", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let g = format!("{d}/grids.geojson");
+    let i = format!("{d}/incidents.csv");
+    let out = gridcentre(&["check", "--grids", &g, "--incidents", &i]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
