@@ -2,7 +2,7 @@
 //! the dashboard uses. Load reports and progress go to stderr; results go to `--out` or stdout.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -31,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Opens the dashboard on other data (without a subcommand it opens the bundled sample city).
+    Open(InputArgs),
     /// Figures per unit at a level: one row per unit, plus unassigned and total rows.
     Stats(StatsArgs),
     /// Writes every incident with its grid and the units above it.
@@ -168,7 +170,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Assign(a)) => assign(&a),
         Some(Command::Check(a)) => check(&a),
         Some(Command::GenSample(a)) => gen_sample(&a),
-        None => Err(anyhow::anyhow!("the dashboard is not built yet; use a subcommand (see --help)")),
+        Some(Command::Open(a)) => a.sources().and_then(open_dashboard),
+        None => open_dashboard(crate::app::state::sample_sources()),
     };
     match result {
         Ok(code) => code,
@@ -317,6 +320,11 @@ fn stats(a: &StatsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn open_dashboard(sources: Sources) -> Result<ExitCode> {
+    crate::app::run(sources).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn assign(a: &AssignArgs) -> Result<ExitCode> {
     if a.input.incidents.is_none() {
         bail!("assign needs --incidents");
@@ -360,9 +368,4 @@ fn gen_sample(a: &GenSampleArgs) -> Result<ExitCode> {
         start.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The bundled sample data, relative to the project root.
-pub fn sample_paths(root: &Path) -> (PathBuf, PathBuf) {
-    (root.join("sample-data/grids.geojson"), root.join("sample-data/incidents.csv"))
 }

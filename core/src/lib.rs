@@ -20,6 +20,7 @@ pub mod fields;
 pub mod load;
 pub mod model;
 pub mod pipeline;
+pub mod render;
 pub mod report;
 pub mod sample;
 pub mod spatial;
