@@ -161,8 +161,10 @@ mod tests {
         let b = (mercator(130.2, 46.9), mercator(130.5, 46.7));
         let bounds = ([b.0[0], b.0[1]], [b.1[0], b.1[1]]);
         let (centre, zoom) = fit(bounds, Vec2::new(1000.0, 700.0));
-        let extent_px = (bounds.1[0] - bounds.0[0]) * 256.0 * 2f64.powf(zoom);
-        assert!(extent_px <= 1000.0 && extent_px > 800.0, "{extent_px}");
+        let scale = 256.0 * 2f64.powf(zoom);
+        let (w, h) = ((bounds.1[0] - bounds.0[0]) * scale, (bounds.0[1] - bounds.1[1]).abs() * scale);
+        assert!(w <= 1000.0 && h <= 700.0, "{w} × {h}");
+        assert!(w > 850.0 || h > 595.0, "one side fills the view: {w} × {h}");
         assert!((centre.x() - 130.35).abs() < 1e-9);
     }
 }
