@@ -28,7 +28,12 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 fn peak_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
         / 1024.0
 }
 
@@ -85,7 +90,13 @@ fn parse(json: &str) -> Run {
         let i = json.find(&format!("\"{key}\": ")).unwrap() + key.len() + 4;
         json[i..].split([',', '}']).next().unwrap().trim().parse().unwrap()
     };
-    Run { load: num("load_s"), assign: num("assign_s"), aggregate: num("aggregate_s"), total: num("total_s"), peak_mb: num("peak_mb") }
+    Run {
+        load: num("load_s"),
+        assign: num("assign_s"),
+        aggregate: num("aggregate_s"),
+        total: num("total_s"),
+        peak_mb: num("peak_mb"),
+    }
 }
 
 fn best_of(runs: usize, mut f: impl FnMut() -> Option<Run>) -> Option<Run> {
@@ -141,7 +152,14 @@ fn main() {
         for peer in ["duckdb", "geopandas"] {
             let out = dir.join(format!("counts_{peer}.csv"));
             let r = best_of(runs, || {
-                let o = Command::new("python3").arg(root.join("tools/peers.py")).arg(peer).arg(&gpath).arg(&ipath).arg(&out).output().ok()?;
+                let o = Command::new("python3")
+                    .arg(root.join("tools/peers.py"))
+                    .arg(peer)
+                    .arg(&gpath)
+                    .arg(&ipath)
+                    .arg(&out)
+                    .output()
+                    .ok()?;
                 if !o.status.success() {
                     eprintln!("{peer} failed: {}", String::from_utf8_lossy(&o.stderr));
                     return None;
@@ -154,7 +172,10 @@ fn main() {
             }
         }
     }
-    println!("{:<12} {:>9} {:>9} {:>11} {:>9} {:>9} {:>11}  counts", "", "load s", "assign s", "aggregate s", "total s", "peak MB", "vs ours");
+    println!(
+        "{:<12} {:>9} {:>9} {:>11} {:>9} {:>9} {:>11}  counts",
+        "", "load s", "assign s", "aggregate s", "total s", "peak MB", "vs ours"
+    );
     let ours_counts = std::fs::read(&ours_out).unwrap();
     for (name, r, out) in &results {
         let same = std::fs::read(out).map(|c| c == ours_counts).unwrap_or(false);

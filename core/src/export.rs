@@ -254,7 +254,7 @@ pub fn assigned_frame(ds: &Dataset) -> Result<DataFrame> {
         Column::new("satisfaction".into(), inc.satisfaction.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
         Column::new("lon".into(), inc.lon.iter().map(|v| (!v.is_nan()).then_some(*v)).collect::<Vec<_>>()),
         Column::new("lat".into(), inc.lat.iter().map(|v| (!v.is_nan()).then_some(*v)).collect::<Vec<_>>()),
-        s("declared_grid_code", inc.grid_code.iter().map(|c| c.as_deref().map(str::to_string)).collect()),
+        s("declared_grid_code", (0..n).map(|i| inc.declared_grid_code(i).map(str::to_string)).collect()),
         s("grid_code", g.iter().map(|&x| unit_code(Level::Grid, x)).collect()),
         s("grid_name", g.iter().map(|&x| unit_name(Level::Grid, x)).collect()),
         s("community_code", g.iter().map(|&x| unit_code(Level::Community, x)).collect()),

@@ -327,6 +327,8 @@ impl Dict {
 
 /// No grid: the incident has no location, or lies outside every grid.
 pub const NO_GRID: u32 = u32::MAX;
+/// No declared grid code.
+pub const NO_CODE: u32 = u32::MAX;
 
 /// Incidents, column by column. Row `i` of every column is incident `i`.
 #[derive(Debug, Clone, Default)]
@@ -344,13 +346,14 @@ pub struct Incidents {
     /// WGS84; NaN when the row has no location.
     pub lon: Vec<f64>,
     pub lat: Vec<f64>,
-    /// The grid code the source system recorded, if any.
-    pub grid_code: Vec<Option<Box<str>>>,
+    /// The grid code the source system recorded (index into `grid_codes`, [`NO_CODE`] when none).
+    pub grid_code: Vec<u32>,
     /// Row number in the source file (the header is row 1, as a spreadsheet shows it).
     pub source_row: Vec<u32>,
     pub categories: Dict,
     pub sources: Dict,
     pub departments: Dict,
+    pub grid_codes: Dict,
 }
 
 impl Incidents {
@@ -359,6 +362,11 @@ impl Incidents {
     }
     pub fn is_empty(&self) -> bool {
         self.id.is_empty()
+    }
+    /// The grid code incident `i` carries in the source data, if any.
+    pub fn declared_grid_code(&self, i: usize) -> Option<&str> {
+        let c = self.grid_code[i];
+        (c != NO_CODE).then(|| self.grid_codes.name(c))
     }
     pub fn has_location(&self, i: usize) -> bool {
         !self.lon[i].is_nan()

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
-use crate::model::{GridLayer, Incidents, NO_GRID};
+use crate::model::{GridLayer, Incidents, NO_CODE, NO_GRID};
 use crate::report::{AssignmentReport, Tally};
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
@@ -152,20 +152,26 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
     let hits: Vec<Option<Hit>> =
         incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(|(&x, &y)| index.locate(x, y)).collect();
     let by_code = layer.grid_by_code();
+    // Declared codes are interned: resolve each distinct one once.
+    let code_grid: Vec<u32> =
+        incidents.grid_codes.names.iter().map(|c| by_code.get(c.as_str()).copied().unwrap_or(NO_GRID)).collect();
     let mut report = AssignmentReport::default();
     let mut overlaps = Tally::default();
     let mut grid_of = Vec::with_capacity(incidents.len());
     for (i, hit) in hits.into_iter().enumerate() {
         let row = incidents.source_row[i] as usize;
-        let own = incidents.grid_code[i].as_deref();
+        let own_code = incidents.grid_code[i];
+        let own = (own_code != NO_CODE).then(|| (incidents.grid_codes.name(own_code), code_grid[own_code as usize]));
         let g = match hit {
             Some(h) => {
                 if h.containing > 1 {
                     overlaps.add(row, || format!("id {} lies in {} grids", incidents.id[i], h.containing));
                 }
-                if let Some(code) = own {
+                if let Some((code, own_grid)) = own
+                    && own_grid != h.grid
+                {
                     let found = &layer.grids[h.grid as usize].code;
-                    if code != found {
+                    {
                         report
                             .grid_code_disagrees
                             .add(row, || format!("id {}: carries grid {code}, lies in {found}", incidents.id[i]));
@@ -180,8 +186,8 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
                     .add(row, || format!("id {} at ({:.6}, {:.6})", incidents.id[i], incidents.lon[i], incidents.lat[i]));
                 NO_GRID
             }
-            None => match own.and_then(|c| by_code.get(c)) {
-                Some(&g) => {
+            None => match own.map(|(_, g)| g).filter(|&g| g != NO_GRID) {
+                Some(g) => {
                     report.assigned += 1;
                     report.by_grid_code += 1;
                     g
@@ -316,7 +322,8 @@ mod tests {
             inc.id.push(format!("e{i}"));
             inc.lon.push(x);
             inc.lat.push(y);
-            inc.grid_code.push(code.map(Into::into));
+            let c = code.map_or(NO_CODE, |c| inc.grid_codes.intern(c));
+            inc.grid_code.push(c);
             inc.source_row.push(i as u32 + 2);
         }
         let (grid_of, rep) = assign(&l, &idx, &inc);

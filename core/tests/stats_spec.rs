@@ -71,7 +71,7 @@ fn city(rows: &[Row]) -> Dataset {
         };
         inc.lon.push(x);
         inc.lat.push(y);
-        inc.grid_code.push(None);
+        inc.grid_code.push(gridcentre_core::model::NO_CODE);
         inc.source_row.push(i as u32 + 2);
     }
     Dataset::new(layer, inc, vec![])

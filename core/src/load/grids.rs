@@ -291,13 +291,13 @@ fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
     let bytes = read_file(path)?;
     let (text, enc) = to_utf8(path, &bytes)?;
     let gj_err = |message: String| CoreError::GeoJson { path: path.to_path_buf(), message };
-    let root: serde_json::Value = serde_json::from_slice(&text).map_err(|e| gj_err(e.to_string()))?;
+    let mut root: serde_json::Value = serde_json::from_slice(&text).map_err(|e| gj_err(e.to_string()))?;
     let features: Vec<serde_json::Value> = match root.get("type").and_then(|t| t.as_str()) {
-        Some("FeatureCollection") => match root.get("features") {
-            Some(serde_json::Value::Array(a)) => a.clone(),
+        Some("FeatureCollection") => match root.get_mut("features").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(a)) => a,
             _ => return Err(gj_err("FeatureCollection without a 'features' array".into())),
         },
-        Some("Feature") => vec![root.clone()],
+        Some("Feature") => vec![root],
         Some(other) => return Err(gj_err(format!("expected a FeatureCollection, found '{other}'"))),
         None => return Err(gj_err("no 'type' member: not GeoJSON".into())),
     };
@@ -332,7 +332,7 @@ fn geojson_rings(g: Option<&serde_json::Value>) -> std::result::Result<Vec<Vec<V
         None | Some(serde_json::Value::Null) => return Err("no geometry".into()),
         Some(g) => g,
     };
-    let geom: geojson::Geometry = serde_json::from_value(g.clone()).map_err(|e| format!("malformed geometry: {e}"))?;
+    let geom = <geojson::Geometry as serde::Deserialize>::deserialize(g).map_err(|e| format!("malformed geometry: {e}"))?;
     let pos = |p: &geojson::Position| -> std::result::Result<[f64; 2], String> {
         if p.len() < 2 {
             return Err("position with fewer than 2 numbers".into());

@@ -5,17 +5,19 @@
 //! keeps its types); then each recognised field is parsed cell by cell, and a row is loaded or
 //! rejected with the first reason that applies. `loaded + rejected == read` always holds.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::path::Path;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::crs::Crs;
 use crate::error::{CoreError, Result};
 use crate::fields::{IncidentField as F, resolve};
 use crate::load::text::{read_file, to_utf8};
-use crate::model::{Incidents, Satisfaction};
+use crate::model::{Incidents, NO_CODE, Satisfaction};
 use crate::report::LoadReport;
 use crate::status::{Status, StatusMap};
 use crate::timeparse::{CST_OFFSET_MIN, DAY_MS, excel_serial_to_ms, format_ms, parse_datetime};
@@ -60,13 +62,21 @@ enum Cell<'a> {
     Ms(i64),
 }
 
-impl Cell<'_> {
+impl<'a> Cell<'a> {
     fn show(&self) -> String {
         match self {
             Cell::Empty => "(empty)".into(),
             Cell::Str(s) => format!("'{s}'"),
             Cell::Num(v) => v.to_string(),
             Cell::Ms(ms) => format_ms(*ms),
+        }
+    }
+    /// The text of the cell, borrowed from the table when it is text already.
+    fn cow(&self) -> Option<Cow<'a, str>> {
+        match self {
+            Cell::Empty => None,
+            Cell::Str(s) => Some(Cow::Borrowed(s)),
+            other => other.text().map(Cow::Owned),
         }
     }
     fn text(&self) -> Option<String> {
@@ -265,11 +275,14 @@ fn text_for_exotic_types(df: &DataFrame) -> Result<DataFrame> {
     Ok(DataFrame::new_infer_height(cols)?)
 }
 
+/// A parsed cell: a value, nothing, or text that does not parse.
+type Parsed<T> = std::result::Result<Option<T>, ()>;
+
 fn at<'a>(c: &Option<Vec<Cell<'a>>>, i: usize) -> Cell<'a> {
     c.as_ref().map_or(Cell::Empty, |v| v[i])
 }
 
-fn parse_time(c: Cell, local_offset_min: i32) -> std::result::Result<Option<i64>, ()> {
+fn parse_time(c: Cell, local_offset_min: i32) -> Parsed<i64> {
     match c {
         Cell::Empty => Ok(None),
         Cell::Ms(ms) => Ok(Some(ms)),
@@ -288,7 +301,7 @@ fn parse_time(c: Cell, local_offset_min: i32) -> std::result::Result<Option<i64>
     }
 }
 
-fn parse_number(c: Cell) -> std::result::Result<Option<f64>, ()> {
+fn parse_number(c: Cell) -> Parsed<f64> {
     match c {
         Cell::Empty => Ok(None),
         Cell::Num(v) => Ok(Some(v)),
@@ -348,15 +361,28 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
     if id.is_none() {
         report.warn(0, "no id column: ids are the row numbers", || "whole file".into());
     }
+    // The costly per-cell parsing runs column by column on all cores; the row pass below only
+    // combines the results and reports.
+    let times = |c: &Option<Vec<Cell<'_>>>| -> Option<Vec<Parsed<i64>>> {
+        c.as_ref().map(|v| v.par_iter().with_min_len(8192).map(|c| parse_time(*c, off)).collect())
+    };
+    let numbers = |c: &Option<Vec<Cell<'_>>>| -> Option<Vec<Parsed<f64>>> {
+        c.as_ref().map(|v| v.par_iter().with_min_len(8192).map(|c| parse_number(*c)).collect())
+    };
+    let (reported_t, closed_t, deadline_t) = (times(&reported), times(&closed), times(&deadline));
+    let (lon_n, lat_n) = (numbers(&lon), numbers(&lat));
+    let parsed = |v: &Option<Vec<Parsed<i64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
+    let parsed_f = |v: &Option<Vec<Parsed<f64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
 
     let mut out = Incidents::default();
-    let mut seen_ids: HashMap<String, usize> = HashMap::with_capacity(n);
+    out.id.reserve(n);
+    let mut seen_ids: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(n);
     for i in 0..n {
         let row = i + 2; // the header is row 1
         // id
-        let id_text = match &id {
-            None => format!("row{row}"),
-            Some(c) => match c[i].text() {
+        let id_text: Cow<'_, str> = match &id {
+            None => Cow::Owned(format!("row{row}")),
+            Some(c) => match c[i].cow() {
                 Some(t) if !t.is_empty() => t,
                 _ => {
                     report.reject(row, "missing id", String::new);
@@ -365,7 +391,7 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
             },
         };
         // reported_at
-        let reported_ms = match parse_time(at(&reported, i), off) {
+        let reported_ms = match parsed(&reported_t, i) {
             Ok(Some(ms)) => ms,
             Ok(None) => {
                 report.reject(row, "missing reported_at", || format!("id {id_text}"));
@@ -377,7 +403,7 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 continue;
             }
         };
-        let closed_ms = match parse_time(at(&closed, i), off) {
+        let closed_ms = match parsed(&closed_t, i) {
             Ok(v) => v,
             Err(()) => {
                 let c = at(&closed, i);
@@ -385,7 +411,7 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 continue;
             }
         };
-        let deadline_ms = match parse_time(at(&deadline, i), off) {
+        let deadline_ms = match parsed(&deadline_t, i) {
             Ok(v) => v,
             Err(()) => {
                 let c = at(&deadline, i);
@@ -402,29 +428,25 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                     Status::Accepted
                 }
             }
-            Some(c) => match c[i] {
-                Cell::Empty => {
+            Some(c) => match c[i].cow() {
+                None => {
                     report.reject(row, "missing status", || format!("id {id_text}"));
                     continue;
                 }
-                cell => {
-                    let label = cell.text().unwrap_or_default();
-                    match opts.status_map.map(&label) {
-                        Some(s) => s,
-                        None => {
-                            *report.unmapped_statuses.entry(label.clone()).or_insert(0) += 1;
-                            report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
-                            continue;
-                        }
+                Some(label) => match opts.status_map.map(&label) {
+                    Some(s) => s,
+                    None => {
+                        *report.unmapped_statuses.entry(label.to_string()).or_insert(0) += 1;
+                        report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
+                        continue;
                     }
-                }
+                },
             },
         };
         // location
         let (mut x, mut y) = (f64::NAN, f64::NAN);
         if has_xy {
-            let (cx, cy) = (at(&lon, i), at(&lat, i));
-            match (parse_number(cx), parse_number(cy)) {
+            match (parsed_f(&lon_n, i), parsed_f(&lat_n, i)) {
                 (Ok(Some(a)), Ok(Some(b))) => {
                     if a == 0.0 && b == 0.0 {
                         report.warn(row, "zero coordinates treated as no location", || format!("id {id_text}"));
@@ -440,12 +462,14 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 }
                 (Ok(None), Ok(None)) => {}
                 (Ok(_), Ok(_)) => {
+                    let (cx, cy) = (at(&lon, i), at(&lat, i));
                     report.reject(row, "only one of lon/lat given", || {
                         format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
                     });
                     continue;
                 }
                 _ => {
+                    let (cx, cy) = (at(&lon, i), at(&lat, i));
                     report
                         .reject(row, "unparsable coordinates", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
                     continue;
@@ -468,7 +492,7 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 Satisfaction::Unrated
             }),
             c => {
-                let t = c.text().unwrap_or_default();
+                let t = c.cow().unwrap_or_default();
                 Satisfaction::parse(&t).unwrap_or_else(|| {
                     report.warn(row, "satisfaction not understood (treated as unrated)", || format!("id {id_text}: '{t}'"));
                     Satisfaction::Unrated
@@ -483,23 +507,29 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
             }
             _ => {}
         }
-        let cat = match at(&category, i).text() {
-            Some(t) if !t.is_empty() => t,
+        let cat = match at(&category, i).cow() {
+            Some(t) if !t.is_empty() => out.categories.intern(&t),
             _ => {
                 if category.is_some() {
                     report.warn(row, "no category (counted as 未分类)", || format!("id {id_text}"));
                 }
-                "未分类".to_string()
+                out.categories.intern("未分类")
             }
         };
-        seen_ids.insert(id_text.clone(), row);
-        out.category.push(out.categories.intern(&cat));
-        let src = at(&source, i).text().unwrap_or_default();
-        out.source.push(out.sources.intern(&src));
-        let dep = at(&department, i).text().unwrap_or_default();
-        out.department.push(out.departments.intern(&dep));
-        out.grid_code.push(at(&grid_code, i).text().filter(|t| !t.is_empty()).map(String::into_boxed_str));
-        out.id.push(id_text);
+        out.category.push(cat);
+        let src = at(&source, i).cow().unwrap_or_default();
+        let src = out.sources.intern(&src);
+        out.source.push(src);
+        let dep = at(&department, i).cow().unwrap_or_default();
+        let dep = out.departments.intern(&dep);
+        out.department.push(dep);
+        let code = match at(&grid_code, i).cow() {
+            Some(t) if !t.is_empty() => out.grid_codes.intern(&t),
+            _ => NO_CODE,
+        };
+        out.grid_code.push(code);
+        out.id.push(id_text.to_string());
+        seen_ids.insert(id_text, row);
         out.status.push(st);
         out.reported_ms.push(reported_ms);
         out.closed_ms.push(closed_ms);
