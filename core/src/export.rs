@@ -87,6 +87,8 @@ pub const TABLE_COLUMNS: &[(&str, &str)] = &[
     ("satisfaction_rate", "满意率"),
     ("area_km2", "面积(km²)"),
     ("density_per_km2", "密度(件/km²)"),
+    ("households", "户数"),
+    ("per_1000_households", "千户事件数"),
 ];
 
 /// A cell of a table row.
@@ -97,6 +99,8 @@ pub enum Value {
     /// A fraction shown as a percentage.
     Rate(Option<f64>),
     Num(Option<f64>),
+    /// A count that may be unknown (households).
+    MaybeInt(Option<u64>),
 }
 
 /// The cells of one row, matching [`TABLE_COLUMNS`].
@@ -129,6 +133,8 @@ pub fn row_values(r: &UnitRow) -> Vec<Value> {
         Value::Rate(f.satisfaction_rate),
         Value::Num(r.area_km2),
         Value::Num(f.density_per_km2),
+        Value::MaybeInt(r.households),
+        Value::Num(f.per_1000_households),
     ]
 }
 
@@ -151,7 +157,8 @@ fn plain(v: &Value) -> String {
             let s = s.trim_end_matches('0').trim_end_matches('.');
             if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
         }
-        Value::Rate(None) | Value::Num(None) => String::new(),
+        Value::Rate(None) | Value::Num(None) | Value::MaybeInt(None) => String::new(),
+        Value::MaybeInt(Some(i)) => i.to_string(),
     }
 }
 
@@ -193,10 +200,10 @@ pub fn table_xlsx(t: &StatsTable) -> Result<Vec<u8>> {
             let col = j as u16;
             match v {
                 Value::Text(s) => ws.write_string(row, col, s).map(|_| ()),
-                Value::Int(x) => ws.write_number(row, col, x as f64).map(|_| ()),
+                Value::Int(x) | Value::MaybeInt(Some(x)) => ws.write_number(row, col, x as f64).map(|_| ()),
                 Value::Rate(Some(x)) => ws.write_number_with_format(row, col, x, &pct).map(|_| ()),
                 Value::Num(Some(x)) => ws.write_number_with_format(row, col, x, &num).map(|_| ()),
-                Value::Rate(None) | Value::Num(None) => ws.write_string(row, col, "—").map(|_| ()),
+                Value::Rate(None) | Value::Num(None) | Value::MaybeInt(None) => ws.write_string(row, col, "—").map(|_| ()),
             }
             .map_err(xerr)?;
         }

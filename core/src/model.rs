@@ -200,6 +200,21 @@ impl GridLayer {
             .map(|i| i as u32)
     }
 
+    /// The indices of the grids inside a unit.
+    pub fn grids_of(&self, level: Level, unit: u32) -> Vec<u32> {
+        let map = &self.grid_unit[level.index()];
+        (0..self.grids.len() as u32).filter(|&g| map[g as usize] == unit).collect()
+    }
+
+    /// A unit's outline: the union of its grids (geo's unary union), for drawing upper levels
+    /// when no layer of their own is given. Computed on demand; a district of hundreds of grids
+    /// takes a fraction of a second.
+    pub fn unit_outline(&self, level: Level, unit: u32) -> MultiPolygon<f64> {
+        let polys: Vec<geo::Polygon<f64>> =
+            self.grids_of(level, unit).into_iter().flat_map(|g| self.grids[g as usize].geometry.0.iter().cloned()).collect();
+        geo::unary_union(&polys)
+    }
+
     /// The grid index by grid code.
     pub fn grid_by_code(&self) -> HashMap<&str, u32> {
         self.grids.iter().enumerate().map(|(i, g)| (g.code.as_str(), i as u32)).collect()
@@ -431,6 +446,24 @@ mod tests {
         let chain = layer.ancestors(Level::Grid, 2);
         let names: Vec<&str> = chain.iter().map(|(l, u)| layer.units(*l)[*u as usize].name.as_str()).collect();
         assert_eq!(names, ["全市", "向阳区", "建设街道", "长安社区", "g3"]);
+    }
+
+    #[test]
+    fn a_unit_outline_is_the_union_of_its_grids() {
+        use geo::{Area, LineString, Polygon};
+        let sq = |code: &str, x0: f64| {
+            let mut g = grid(code);
+            g.geometry = MultiPolygon::new(vec![Polygon::new(
+                LineString::from(vec![(x0, 0.0), (x0 + 1.0, 0.0), (x0 + 1.0, 1.0), (x0, 1.0), (x0, 0.0)]),
+                vec![],
+            )]);
+            g
+        };
+        let layer = GridLayer::build(vec![sq("a", 0.0), sq("b", 1.0), sq("c", 5.0)], vec![parents("长安社区", "西林街道"); 3]);
+        let outline = layer.unit_outline(Level::Community, 0);
+        assert_eq!(outline.0.len(), 2, "two adjacent squares merge, the far one stays apart");
+        assert!((outline.unsigned_area() - 3.0).abs() < 1e-9);
+        assert_eq!(layer.grids_of(Level::Street, 0), vec![0, 1, 2]);
     }
 
     #[test]

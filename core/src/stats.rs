@@ -263,6 +263,8 @@ pub struct Figures {
     pub mean_handling_hours: Option<f64>,
     pub satisfaction_rate: Option<f64>,
     pub density_per_km2: Option<f64>,
+    /// Accepted per 1,000 households, where the unit's households are known.
+    pub per_1000_households: Option<f64>,
 }
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
@@ -271,6 +273,10 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 
 impl Figures {
     pub fn compute(c: &Counts, cfg: &IndicatorConfig, area_km2: Option<f64>) -> Figures {
+        Self::compute_with_households(c, cfg, area_km2, None)
+    }
+
+    pub fn compute_with_households(c: &Counts, cfg: &IndicatorConfig, area_km2: Option<f64>, households: Option<u64>) -> Figures {
         let (completion, on_time) = match cfg.completion_basis {
             CompletionBasis::Accepted => (ratio(c.closed, c.accepted), ratio(c.closed_on_time, c.with_deadline)),
             CompletionBasis::ShouldClose => (ratio(c.closed, c.should_close()), ratio(c.closed_on_time, c.should_close())),
@@ -281,6 +287,7 @@ impl Figures {
             mean_handling_hours: (c.handled > 0).then(|| c.handling_hours_sum / c.handled as f64),
             satisfaction_rate: ratio(c.satisfied, c.rated),
             density_per_km2: area_km2.filter(|a| *a > 0.0).map(|a| c.accepted as f64 / a),
+            per_1000_households: households.filter(|h| *h > 0).map(|h| c.accepted as f64 * 1000.0 / h as f64),
         }
     }
 }
@@ -492,7 +499,7 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
             parent_name: parent.map(|p| p.name.clone()).unwrap_or_default(),
             area_km2: Some(u.area_km2),
             households: u.households,
-            figures: Figures::compute(&c, cfg, Some(u.area_km2)),
+            figures: Figures::compute_with_households(&c, cfg, Some(u.area_km2), u.households),
             counts: c,
         });
     }

@@ -122,9 +122,9 @@ fn the_xlsx_export_holds_every_figure_of_the_table() {
         for (v, cell) in row_values(r).iter().zip(xrow) {
             match v {
                 Value::Text(s) => assert_eq!(&cell.to_string(), s),
-                Value::Int(i) => assert_eq!(cell_f64(cell), Some(*i as f64), "{}", r.name),
+                Value::Int(i) | Value::MaybeInt(Some(i)) => assert_eq!(cell_f64(cell), Some(*i as f64), "{}", r.name),
                 Value::Rate(Some(x)) | Value::Num(Some(x)) => assert_eq!(cell_f64(cell), Some(*x), "{}", r.name),
-                Value::Rate(None) | Value::Num(None) => assert_eq!(cell.to_string(), "—"),
+                Value::Rate(None) | Value::Num(None) | Value::MaybeInt(None) => assert_eq!(cell.to_string(), "—"),
             }
         }
     }
@@ -152,9 +152,9 @@ fn the_csv_export_has_a_bom_and_every_figure_of_the_table() {
         for (v, c) in row_values(r).iter().zip(cells) {
             match v {
                 Value::Text(s) => assert_eq!(c, s),
-                Value::Int(i) => assert_eq!(c.parse::<u64>().unwrap(), *i),
+                Value::Int(i) | Value::MaybeInt(Some(i)) => assert_eq!(c.parse::<u64>().unwrap(), *i),
                 Value::Rate(Some(x)) | Value::Num(Some(x)) => assert!((c.parse::<f64>().unwrap() - x).abs() < 1e-6, "{c} vs {x}"),
-                Value::Rate(None) | Value::Num(None) => assert_eq!(c, ""),
+                Value::Rate(None) | Value::Num(None) | Value::MaybeInt(None) => assert_eq!(c, ""),
             }
         }
     }

@@ -116,6 +116,7 @@ fn the_accepted_basis_divides_by_accepted_and_on_time_by_accepted_with_a_deadlin
     assert_eq!((g1.counts.satisfied, g1.counts.rated), (2, 2));
     assert_eq!(g1.figures.satisfaction_rate, Some(1.0));
     assert_eq!(g1.figures.density_per_km2, Some(2.0));
+    assert_eq!(g1.figures.per_1000_households, Some(40.0), "4 accepted in 100 households");
     let g2 = &tab.rows[1];
     assert_eq!(g2.figures.completion_rate, Some(1.0));
     assert_eq!(g2.figures.on_time_rate, None, "no incident with a deadline: no data, not 0 %");
