@@ -277,16 +277,8 @@ impl FilterArgs {
         if let Some(t) = &self.as_of {
             return parse_cli_datetime(t).map_err(anyhow::Error::msg);
         }
-        Ok(latest_time(ds))
+        Ok(ds.latest_time())
     }
-}
-
-/// The latest reported or closed time in the data (0 when there are no incidents).
-pub fn latest_time(ds: &Dataset) -> i64 {
-    let inc = &ds.incidents;
-    let r = inc.reported_ms.iter().copied().max().unwrap_or(0);
-    let c = inc.closed_ms.iter().flatten().copied().max().unwrap_or(0);
-    r.max(c)
 }
 
 fn stats(a: &StatsArgs) -> Result<ExitCode> {

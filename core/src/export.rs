@@ -143,7 +143,8 @@ pub fn table_rows(t: &StatsTable) -> impl Iterator<Item = &UnitRow> {
     t.rows.iter().chain([&t.unassigned, &t.total])
 }
 
-fn csv_field(s: &str) -> String {
+/// Quotes a CSV field when it needs it.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 

@@ -63,6 +63,15 @@ impl Dataset {
         Dataset { layer, index, incidents, grid_of, reports }
     }
 
+    /// The latest reported or closed time in the data: the "now" of a static export, used as
+    /// the default as-of time (0 when there are no incidents).
+    pub fn latest_time(&self) -> i64 {
+        let inc = &self.incidents;
+        let r = inc.reported_ms.iter().copied().max().unwrap_or(0);
+        let c = inc.closed_ms.iter().flatten().copied().max().unwrap_or(0);
+        r.max(c)
+    }
+
     /// The unit of `level` each incident belongs to (`NO_GRID` when unassigned).
     pub fn unit_of(&self, level: Level) -> Vec<u32> {
         let map = &self.layer.grid_unit[level.index()];

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use geo::{BooleanOps, BoundingRect, ChamberlainDuquetteArea, Coord, InteriorPoint, LineString, MultiPolygon, Polygon, Rect};
 
 use crate::error::{CoreError, Result};
-use crate::export::write_atomic;
+use crate::export::{csv_field, write_atomic};
 use crate::model::{Grid, GridLayer, GridParents};
 use crate::spatial::GridIndex;
 use crate::timeparse::{DAY_MS, HOUR_MS, days_from_civil, format_ms};
@@ -364,10 +364,6 @@ pub fn grids_geojson(layer: &GridLayer, parents: &[GridParents]) -> String {
 /// Hour-of-day weights: quiet nights, a morning and an afternoon peak.
 const HOURS: [f64; 24] =
     [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 2.4, 3.2, 3.4, 3.0, 1.8, 2.0, 3.0, 3.2, 3.0, 2.4, 1.6, 1.2, 1.0, 0.8, 0.5, 0.3];
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
 
 /// The incident table of the sample city as CSV (UTF-8 with BOM, Chinese headers).
 pub fn incidents_csv(layer: &GridLayer, opts: &SampleOptions, rng: &mut SplitMix64) -> String {

@@ -90,7 +90,7 @@ impl Loaded {
     /// Computes everything (meant for a background thread).
     pub fn compute(ds: Dataset, filter: &Filter) -> Result<Loaded, String> {
         let config = IndicatorConfig::default();
-        let as_of_ms = latest_time(&ds);
+        let as_of_ms = ds.latest_time();
         let tables = Level::ALL
             .iter()
             .map(|&l| unit_table(&ds, l, filter, &config, as_of_ms).map_err(|e| e.to_string()))
@@ -123,14 +123,6 @@ impl Loaded {
         };
         (values.iter().map(|v| class_of(*v, &breaks)).collect(), breaks)
     }
-}
-
-/// The latest reported or closed time: the "now" of a static export.
-pub fn latest_time(ds: &Dataset) -> i64 {
-    let inc = &ds.incidents;
-    let r = inc.reported_ms.iter().copied().max().unwrap_or(0);
-    let c = inc.closed_ms.iter().flatten().copied().max().unwrap_or(0);
-    r.max(c)
 }
 
 /// Messages from the loader thread.
