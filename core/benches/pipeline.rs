@@ -39,6 +39,13 @@ fn peak_mb() -> f64 {
 
 /// One run of our pipeline in this process; prints a JSON line like the peers do.
 fn child(grids: &Path, incidents: &Path, out: &Path) {
+    // RUST_LOG=info shows the loaders' own stage timings on stderr.
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let t0 = Instant::now();
     let (layer, _) = load_grids(grids, &GridOptions::default()).unwrap();
     let (inc, report) = load_incidents(incidents, &IncidentOptions::default()).unwrap();

@@ -40,6 +40,7 @@ struct RawFeature {
 /// Loads a grid layer (`.geojson`/`.json` or `.shp`).
 pub fn load_grids(path: &Path, opts: &GridOptions) -> Result<(GridLayer, LoadReport)> {
     let _span = tracing::info_span!("load_grids", path = %path.display()).entered();
+    let started = std::time::Instant::now();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let (features, keys, format, encoding) = match ext.as_str() {
         "geojson" | "json" => {
@@ -149,7 +150,7 @@ pub fn load_grids(path: &Path, opts: &GridOptions) -> Result<(GridLayer, LoadRep
     if grids.is_empty() {
         return Err(CoreError::NoGrids { path: path.to_path_buf(), read: report.read });
     }
-    tracing::info!(loaded = report.loaded, rejected = report.rejected, "grids loaded");
+    tracing::info!(loaded = report.loaded, rejected = report.rejected, seconds = started.elapsed().as_secs_f64(), "grids loaded");
     Ok((GridLayer::build(grids, parents), report))
 }
 

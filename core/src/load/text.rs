@@ -27,11 +27,17 @@ impl TextEncoding {
 
 /// Returns the text as UTF-8 bytes (borrowed when it already was UTF-8) and what it was.
 pub fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Cow<'a, [u8]>, TextEncoding)> {
+    // simdutf8 checks valid text several times faster than std; std finds the offset of a fault.
+    let valid = |b: &[u8]| simdutf8::basic::from_utf8(b).is_ok();
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return match std::str::from_utf8(rest) {
-            Ok(_) => Ok((Cow::Borrowed(rest), TextEncoding::Utf8Bom)),
-            Err(e) => Err(CoreError::Encoding { path: path.to_path_buf(), offset: 3 + e.valid_up_to() }),
-        };
+        if valid(rest) {
+            return Ok((Cow::Borrowed(rest), TextEncoding::Utf8Bom));
+        }
+        let offset = std::str::from_utf8(rest).err().map_or(0, |e| e.valid_up_to());
+        return Err(CoreError::Encoding { path: path.to_path_buf(), offset: 3 + offset });
+    }
+    if valid(bytes) {
+        return Ok((Cow::Borrowed(bytes), TextEncoding::Utf8));
     }
     match std::str::from_utf8(bytes) {
         Ok(_) => Ok((Cow::Borrowed(bytes), TextEncoding::Utf8)),
