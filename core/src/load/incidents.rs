@@ -445,6 +445,18 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
 
     let mut out = Incidents::default();
     out.id.reserve(n);
+    out.category.reserve(n);
+    out.source.reserve(n);
+    out.department.reserve(n);
+    out.grid_code.reserve(n);
+    out.status.reserve(n);
+    out.reported_ms.reserve(n);
+    out.closed_ms.reserve(n);
+    out.deadline_ms.reserve(n);
+    out.satisfaction.reserve(n);
+    out.lon.reserve(n);
+    out.lat.reserve(n);
+    out.source_row.reserve(n);
     let mut seen_ids: HashMap<Cow<'_, str>, usize, foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default());
     for i in 0..n {
@@ -549,11 +561,16 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
                 (x, y) = opts.crs.to_wgs84(x, y);
             }
         }
-        if let Some(prev) = seen_ids.get(&id_text) {
-            let prev = *prev;
-            report.reject(row, "duplicate id", || format!("id {id_text} (first at row {prev})"));
-            continue;
-        }
+        // The last check that can reject: from here on the row is kept.
+        let slot = match seen_ids.entry(id_text) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let prev = *e.get();
+                report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", e.key()));
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v,
+        };
+        let id_text = slot.key().clone();
         // Optional fields: problems are kept and counted.
         let sat = match at(&satisfaction, i) {
             Cell::Empty => Satisfaction::Unrated,
@@ -598,8 +615,8 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
             _ => NO_CODE,
         };
         out.grid_code.push(code);
-        out.id.push(id_text.to_string());
-        seen_ids.insert(id_text, row);
+        out.id.push(id_text.into_owned());
+        slot.insert(row);
         out.status.push(st);
         out.reported_ms.push(reported_ms);
         out.closed_ms.push(closed_ms);
