@@ -288,7 +288,10 @@ impl GridCentreApp {
             self.fit_pending = false;
         }
         let mut events = MapEvents::default();
-        let centre = walkers::lon_lat(130.36, 46.80);
+        // walkers' "my position": the data's centre (nothing is drawn there).
+        let (lon, lat) =
+            gridcentre_core::render::unmercator((l.bounds.0[0] + l.bounds.1[0]) / 2.0, (l.bounds.0[1] + l.bounds.1[1]) / 2.0);
+        let centre = walkers::lon_lat(lon, lat);
         let plugin =
             GridPlugin { loaded: l, classes: &self.classes.1, palette, selected: self.selected, dark, events: &mut events };
         let response = ui.add(Map::new(None, &mut self.map_memory, centre).with_plugin(plugin));
