@@ -9,6 +9,8 @@
 //! - [`spatial`]: the R-tree over grids and the exact point-in-polygon assignment.
 //! - [`stats`]: the indicators (口径 in [`stats::IndicatorConfig`]) over any level, filter and
 //!   time bucket, computed with polars and returned as plain structs.
+//! - [`layers`]: map layers as data: point clusters per zoom, the heatmap raster, unit outlines,
+//!   label placement and search.
 //! - [`export`]: CSV (UTF-8 with BOM), JSON, XLSX and Parquet writers.
 //! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
 //! - [`sample`]: the deterministic sample-city generator.
@@ -17,6 +19,7 @@ pub mod crs;
 pub mod error;
 pub mod export;
 pub mod fields;
+pub mod layers;
 pub mod load;
 pub mod model;
 pub mod pipeline;

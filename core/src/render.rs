@@ -6,6 +6,7 @@
 
 use geo::{MultiPolygon, TriangulateEarcut};
 
+use crate::crs::Crs;
 use crate::model::GridLayer;
 
 /// Web Mercator of a WGS84 lon/lat, normalised to [0, 1] × [0, 1] (x east, y south), as tile
@@ -36,29 +37,35 @@ pub struct GridMesh {
 }
 
 impl GridMesh {
-    pub fn build(layer: &GridLayer) -> GridMesh {
+    /// Triangulates every grid; vertices in Mercator of the `display` system (WGS84, or GCJ-02
+    /// under an Amap-aligned basemap).
+    pub fn build(layer: &GridLayer, display: Crs) -> GridMesh {
         let _span = tracing::info_span!("triangulate", grids = layer.grids.len()).entered();
         let mut m = GridMesh::default();
         for (g, grid) in layer.grids.iter().enumerate() {
             let start = m.indices.len() as u32;
-            m.add(g as u32, &grid.geometry);
+            m.add(g as u32, &grid.geometry, display);
             m.tri_range.push((start, m.indices.len() as u32));
         }
         m
     }
 
-    fn add(&mut self, g: u32, mp: &MultiPolygon<f64>) {
+    fn add(&mut self, g: u32, mp: &MultiPolygon<f64>, display: Crs) {
+        let to_m = |x: f64, y: f64| {
+            let (x, y) = display.from_wgs84(x, y);
+            mercator(x, y)
+        };
         for poly in &mp.0 {
             // Outlines: every ring, as drawn.
             for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
                 let s = self.vertices.len() as u32;
-                self.vertices.extend(ring.coords().map(|c| mercator(c.x, c.y)));
+                self.vertices.extend(ring.coords().map(|c| to_m(c.x, c.y)));
                 self.rings.push((g, s..self.vertices.len() as u32));
             }
             // Fill: earcut over the polygon with its holes.
             let raw = poly.earcut_triangles_raw();
             let base = self.vertices.len() as u32;
-            self.vertices.extend(raw.vertices.iter().map(|xy| mercator(xy[0], xy[1])));
+            self.vertices.extend(raw.vertices.iter().map(|xy| to_m(xy[0], xy[1])));
             self.indices.extend(raw.triangle_indices.iter().map(|&i| base + i as u32));
         }
     }
@@ -131,7 +138,7 @@ mod tests {
             feature: 1,
         };
         let layer = GridLayer::build(vec![grid], vec![GridParents::default()]);
-        let mesh = GridMesh::build(&layer);
+        let mesh = GridMesh::build(&layer, Crs::Wgs84);
         let merc_area = geometry.map_coords(|c| {
             let [x, y] = mercator(c.x, c.y);
             geo::Coord { x, y }
