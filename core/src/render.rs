@@ -34,6 +34,11 @@ pub struct GridMesh {
     pub tri_range: Vec<(u32, u32)>,
     /// Outline rings: `vertices[ring]` closed polylines, with the grid each belongs to.
     pub rings: Vec<(u32, std::ops::Range<u32>)>,
+    /// `vertices[vert_range[g].0 .. vert_range[g].1]` are grid g's (rings and triangles), so a
+    /// frame projects only the visible grids' vertices.
+    pub vert_range: Vec<(u32, u32)>,
+    /// `rings[ring_range[g].0 .. ring_range[g].1]` are grid g's rings.
+    pub ring_range: Vec<(u32, u32)>,
 }
 
 impl GridMesh {
@@ -44,7 +49,10 @@ impl GridMesh {
         let mut m = GridMesh::default();
         for (g, grid) in layer.grids.iter().enumerate() {
             let start = m.indices.len() as u32;
+            let (v0, r0) = (m.vertices.len() as u32, m.rings.len() as u32);
             m.add(g as u32, &grid.geometry, display);
+            m.vert_range.push((v0, m.vertices.len() as u32));
+            m.ring_range.push((r0, m.rings.len() as u32));
             m.tri_range.push((start, m.indices.len() as u32));
         }
         m

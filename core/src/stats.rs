@@ -689,3 +689,89 @@ pub fn by_category(ds: &Dataset, filter: &Filter, cfg: &IndicatorConfig, as_of_m
     rows.sort_by(|a, b| b.counts.incidents.cmp(&a.counts.incidents).then_with(|| a.category.cmp(&b.category)));
     Ok(rows)
 }
+
+/// The time ranges analysts pick from, relative to the as-of time ("today" is the as-of day:
+/// the data's latest day for a static file, the clock for a live feed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimePreset {
+    #[default]
+    All,
+    Today,
+    Last7Days,
+    Last30Days,
+    ThisMonth,
+    ThisYear,
+    /// Explicit bounds (local ms; `to` exclusive), kept in [`Filter`].
+    Custom,
+}
+
+impl TimePreset {
+    pub const ALL: [TimePreset; 7] = [
+        TimePreset::All,
+        TimePreset::Today,
+        TimePreset::Last7Days,
+        TimePreset::Last30Days,
+        TimePreset::ThisMonth,
+        TimePreset::ThisYear,
+        TimePreset::Custom,
+    ];
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            TimePreset::All => "全部",
+            TimePreset::Today => "今日",
+            TimePreset::Last7Days => "近7天",
+            TimePreset::Last30Days => "近30天",
+            TimePreset::ThisMonth => "本月",
+            TimePreset::ThisYear => "本年",
+            TimePreset::Custom => "自定义",
+        }
+    }
+
+    pub fn en(self) -> &'static str {
+        match self {
+            TimePreset::All => "All time",
+            TimePreset::Today => "Today",
+            TimePreset::Last7Days => "Last 7 days",
+            TimePreset::Last30Days => "Last 30 days",
+            TimePreset::ThisMonth => "This month",
+            TimePreset::ThisYear => "This year",
+            TimePreset::Custom => "Custom",
+        }
+    }
+
+    /// `[from, to)` for an as-of time; whole local days, so "last 7 days" is today and the six
+    /// before it. `None` for [`TimePreset::All`] and [`TimePreset::Custom`].
+    pub fn range(self, as_of_ms: i64) -> Option<(i64, i64)> {
+        let today = as_of_ms.div_euclid(DAY_MS);
+        let end = (today + 1) * DAY_MS;
+        let (y, m, _) = civil_from_days(today);
+        match self {
+            TimePreset::All | TimePreset::Custom => None,
+            TimePreset::Today => Some((today * DAY_MS, end)),
+            TimePreset::Last7Days => Some(((today - 6) * DAY_MS, end)),
+            TimePreset::Last30Days => Some(((today - 29) * DAY_MS, end)),
+            TimePreset::ThisMonth => Some((days_from_civil(y, m, 1) * DAY_MS, end)),
+            TimePreset::ThisYear => Some((days_from_civil(y, 1, 1) * DAY_MS, end)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+    use crate::timeparse::local_ms;
+
+    #[test]
+    fn presets_are_whole_local_days_ending_with_the_as_of_day() {
+        let as_of = local_ms(2025, 3, 10, 15, 30, 0, 0).unwrap_or_default();
+        let day = |y, m, d| local_ms(y, m, d, 0, 0, 0, 0).unwrap_or_default();
+        assert_eq!(TimePreset::Today.range(as_of), Some((day(2025, 3, 10), day(2025, 3, 11))));
+        assert_eq!(TimePreset::Last7Days.range(as_of), Some((day(2025, 3, 4), day(2025, 3, 11))));
+        assert_eq!(TimePreset::Last30Days.range(as_of), Some((day(2025, 2, 9), day(2025, 3, 11))));
+        assert_eq!(TimePreset::ThisMonth.range(as_of), Some((day(2025, 3, 1), day(2025, 3, 11))));
+        assert_eq!(TimePreset::ThisYear.range(as_of), Some((day(2025, 1, 1), day(2025, 3, 11))));
+        assert_eq!(TimePreset::All.range(as_of), None);
+    }
+}

@@ -1,25 +1,32 @@
-//! The dashboard: one window with the grid map in the middle, key figures and the centres'
-//! table on the left, the selected grid on the right. Loading runs on a background thread; the
-//! UI only paints what [`state::Loaded`] already computed.
+//! The dashboard: one window with the grid map in the middle, filters, layers, key figures and
+//! the centres' table on the left, the selection on the right, a status bar below. Loading and
+//! every computation run on background threads ([`worker::Worker`]); the UI only paints what
+//! [`state`] already computed.
 
+pub mod basemap;
 pub mod i18n;
 pub mod map;
+mod panels;
 pub mod state;
 pub mod theme;
+pub mod worker;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use egui::{Align2, Color32, RichText};
+use gridcentre_core::crs::Crs;
+use gridcentre_core::layers::{HeatRaster, HeatRequest, SearchHit, display_mercator, heat_rgba};
 use gridcentre_core::model::Level;
-use gridcentre_core::pipeline::{Sources, Stage};
-use gridcentre_core::stats::UnitRow;
-use gridcentre_core::timeparse::format_ms;
+use gridcentre_core::pipeline::{Dataset, Sources, Stage};
 use serde::{Deserialize, Serialize};
-use walkers::{Map, MapMemory};
+use walkers::{Map, MapMemory, Tiles, lon_lat};
 
+use basemap::BasemapConfig;
 use i18n::Lang;
-use map::{GridPlugin, MapEvents};
-use state::{Indicator, LoadMsg, Loaded};
+use map::{Clicked, GridPlugin, HeatImage, Layers, MapEvents, Selection};
+use state::{Derived, DeriveJob, Detail, DetailJob, FilterState, Geometry, HeatJob, Indicator, LoadMsg, Loaded};
+use worker::Worker;
 
 /// What persists across restarts (old settings still load: every field has a default).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,18 +36,77 @@ pub struct Settings {
     pub dark: bool,
     pub indicator: Indicator,
     pub table_level: Level,
+    pub layers: Layers,
+    pub basemap: BasemapConfig,
+    pub filter: FilterState,
+    /// Map centre (lon, lat of the display system) and zoom.
+    pub view: Option<(f64, f64, f64)>,
+    /// Wall-screen mode: full screen, large figures, the map filling the rest.
+    pub wall: bool,
+    /// The centre whose figures the wall screen shows (district code; none = the city).
+    pub wall_district: Option<String>,
+    pub show_filters: bool,
+    pub show_layers: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { lang: Lang::Zh, dark: true, indicator: Indicator::CompletionRate, table_level: Level::District }
+        Self {
+            lang: Lang::Zh,
+            dark: true,
+            indicator: Indicator::CompletionRate,
+            table_level: Level::District,
+            layers: Layers::default(),
+            basemap: BasemapConfig::default(),
+            filter: FilterState::default(),
+            view: None,
+            wall: false,
+            wall_district: None,
+            show_filters: true,
+            show_layers: false,
+        }
     }
 }
 
 enum Data {
-    Loading { stage: Stage, rx: Receiver<LoadMsg> },
+    Loading { stage: Stage, rx: Receiver<LoadMsg>, sources: Sources },
     Ready(Box<Loaded>),
     Failed(String),
+}
+
+/// An animated move of the map ("fly to").
+struct Fly {
+    from: ([f64; 2], f64),
+    to: ([f64; 2], f64),
+    start: f64,
+}
+
+const FLY_SECONDS: f64 = 0.6;
+
+/// The heatmap on screen: its texture and what it was computed for.
+struct Heat {
+    texture: egui::TextureHandle,
+    raster: HeatRaster,
+    derived: Arc<Derived>,
+    intensity: f32,
+}
+
+struct Workers {
+    derive: Worker<DeriveJob, Result<Derived, String>>,
+    geometry: Worker<(Arc<Dataset>, Crs), Geometry>,
+    heat: Worker<HeatJob, (HeatRaster, Arc<Derived>)>,
+    detail: Worker<DetailJob, Result<Detail, String>>,
+}
+
+impl Workers {
+    fn new(ctx: &egui::Context) -> Workers {
+        Workers {
+            derive: Worker::new("gridcentre-derive", ctx.clone(), DeriveJob::run),
+            geometry: Worker::new("gridcentre-geometry", ctx.clone(), |(ds, crs): (Arc<Dataset>, Crs)| Geometry::build(&ds, crs)),
+            heat: Worker::new("gridcentre-heat", ctx.clone(), HeatJob::run),
+            detail: Worker::new("gridcentre-detail", ctx.clone(), DetailJob::run),
+        }
+    }
 }
 
 /// The app.
@@ -49,11 +115,53 @@ pub struct GridCentreApp {
     data: Data,
     map_memory: MapMemory,
     fit_pending: bool,
-    pub selected: Option<u32>,
+    pub selection: Option<Selection>,
     pub show_report: bool,
-    hovered: Option<u32>,
-    /// Per-grid classes for the current indicator, and the breaks (recomputed on change).
-    classes: (Indicator, Vec<Option<usize>>, Vec<f64>),
+    hovered_grid: Option<u32>,
+    hovered_incident: Option<u32>,
+    pointer: Option<(f64, f64)>,
+    /// Per-grid classes for the current indicator and derived tables, and the breaks.
+    classes: (Indicator, usize, Vec<Option<usize>>, Vec<f64>),
+    workers: Workers,
+    /// The filter / display system being computed, if any.
+    derive_pending: Option<(FilterState, Crs)>,
+    geometry_pending: Option<Crs>,
+    heat: Option<Heat>,
+    heat_pending: Option<(HeatRequest, usize)>,
+    detail: Option<Detail>,
+    detail_pending: Option<((Level, u32), FilterState)>,
+    pub search: String,
+    search_hits: Vec<SearchHit>,
+    search_done_for: String,
+    fly: Option<Fly>,
+    tiles: Option<Box<dyn Tiles>>,
+    tiles_for: BasemapConfig,
+    basemap_error: Option<String>,
+    /// The basemap path or URL as being typed (applied with a button).
+    basemap_edit: String,
+    /// Messages for the user (file errors, what was opened).
+    pub notice: Option<(String, bool)>,
+    file_dialog: Option<Receiver<(FileRole, Option<PathBuf>)>>,
+    last_view: Option<([f64; 2], [f64; 2], f64, egui::Vec2)>,
+}
+
+/// Which input a picked or dropped file replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    Grids,
+    Incidents,
+}
+
+impl FileRole {
+    /// By extension: polygons or incident tables.
+    pub fn of(path: &std::path::Path) -> Option<FileRole> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "geojson" | "json" | "shp" => Some(FileRole::Grids),
+            "csv" | "txt" | "xlsx" | "xlsm" | "parquet" | "pq" => Some(FileRole::Incidents),
+            _ => None,
+        }
+    }
 }
 
 impl GridCentreApp {
@@ -62,17 +170,28 @@ impl GridCentreApp {
         theme::install_fonts(&cc.egui_ctx);
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
         theme::apply_visuals(&cc.egui_ctx, settings.dark);
-        let rx = state::spawn_load(sources, cc.egui_ctx.clone());
-        Self::with_data(settings, Data::Loading { stage: Stage::Grids, rx })
+        let mut app = Self::with_data(&cc.egui_ctx, settings, Data::Failed(String::new()));
+        app.start_load(&cc.egui_ctx, sources);
+        app.fit_pending = app.settings.view.is_none();
+        if let Some((lon, lat, zoom)) = app.settings.view {
+            app.map_memory.center_at(lon_lat(lon, lat));
+            let _ = app.map_memory.set_zoom(zoom);
+        }
+        app.basemap_edit = app.settings.basemap.location.clone();
+        app.open_basemap(&cc.egui_ctx);
+        if app.settings.wall {
+            cc.egui_ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(true));
+        }
+        app
     }
 
     /// An app on already computed data (tests, and the headless frame benchmark).
     pub fn from_loaded(ctx: &egui::Context, loaded: Loaded) -> Self {
         theme::install_fonts(ctx);
-        Self::with_data(Settings::default(), Data::Ready(Box::new(loaded)))
+        Self::with_data(ctx, Settings::default(), Data::Ready(Box::new(loaded)))
     }
 
-    fn with_data(settings: Settings, data: Data) -> Self {
+    fn with_data(ctx: &egui::Context, settings: Settings, data: Data) -> Self {
         let mut memory = MapMemory::default();
         let _ = memory.set_zoom(11.0);
         Self {
@@ -80,10 +199,30 @@ impl GridCentreApp {
             data,
             map_memory: memory,
             fit_pending: true,
-            selected: None,
+            selection: None,
             show_report: false,
-            hovered: None,
-            classes: (Indicator::Accepted, Vec::new(), Vec::new()),
+            hovered_grid: None,
+            hovered_incident: None,
+            pointer: None,
+            classes: (Indicator::Accepted, 0, Vec::new(), Vec::new()),
+            workers: Workers::new(ctx),
+            derive_pending: None,
+            geometry_pending: None,
+            heat: None,
+            heat_pending: None,
+            detail: None,
+            detail_pending: None,
+            search: String::new(),
+            search_hits: Vec::new(),
+            search_done_for: String::new(),
+            fly: None,
+            tiles: None,
+            tiles_for: BasemapConfig::default(),
+            basemap_error: None,
+            basemap_edit: String::new(),
+            notice: None,
+            file_dialog: None,
+            last_view: None,
         }
     }
 
@@ -94,343 +233,464 @@ impl GridCentreApp {
         }
     }
 
-    fn poll_loader(&mut self) {
-        let Data::Loading { stage, rx } = &mut self.data else { return };
-        while let Ok(msg) = rx.try_recv() {
-            match msg {
-                LoadMsg::Stage(s) => *stage = s,
-                LoadMsg::Done(result) => {
-                    self.data = match *result {
-                        Ok(l) => Data::Ready(Box::new(l)),
-                        Err(e) => Data::Failed(e),
-                    };
-                    self.fit_pending = true;
-                    self.classes.1.clear();
-                    return;
+    /// True while something is being computed in the background.
+    pub fn busy(&self) -> bool {
+        matches!(self.data, Data::Loading { .. })
+            || self.derive_pending.is_some()
+            || self.geometry_pending.is_some()
+            || self.heat_pending.is_some()
+            || self.detail_pending.is_some()
+    }
+
+    /// The display coordinate system the basemap asks for.
+    fn display_crs(&self) -> Crs {
+        if self.settings.basemap.kind != basemap::BasemapKind::None && self.settings.basemap.gcj02 { Crs::Gcj02 } else { Crs::Wgs84 }
+    }
+
+    /// Loads other data in the background (the current data stays on screen until it is ready).
+    pub fn start_load(&mut self, ctx: &egui::Context, sources: Sources) {
+        let rx = state::spawn_load(sources.clone(), self.settings.filter.clone(), self.display_crs(), ctx.clone());
+        self.data = Data::Loading { stage: Stage::Grids, rx, sources };
+    }
+
+    /// Opens a file as grids or incidents, keeping the other input.
+    pub fn open_file(&mut self, ctx: &egui::Context, path: PathBuf, role: Option<FileRole>) {
+        let Some(role) = role.or_else(|| FileRole::of(&path)) else {
+            self.notice = Some((format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), path.display()), true));
+            return;
+        };
+        let mut sources = match &self.data {
+            Data::Ready(l) => l.sources.clone(),
+            Data::Loading { sources, .. } => sources.clone(),
+            Data::Failed(_) => state::sample_sources(),
+        };
+        match role {
+            FileRole::Grids => sources.grids = path,
+            FileRole::Incidents => sources.incidents = Some(path),
+        }
+        self.selection = None;
+        self.detail = None;
+        self.fit_pending = true;
+        self.start_load(ctx, sources);
+    }
+
+    fn poll(&mut self, ctx: &egui::Context) {
+        if let Data::Loading { stage, rx, .. } = &mut self.data {
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    LoadMsg::Stage(s) => *stage = s,
+                    LoadMsg::Done(result) => {
+                        self.data = match *result {
+                            Ok(l) => Data::Ready(Box::new(l)),
+                            Err(e) => Data::Failed(e),
+                        };
+                        self.fit_pending = self.fit_pending || self.settings.view.is_none();
+                        self.heat = None;
+                        self.derive_pending = None;
+                        self.geometry_pending = None;
+                        break;
+                    }
                 }
+            }
+        }
+        if let Some((role, path)) = self.file_dialog.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.file_dialog = None;
+            if let Some(p) = path {
+                self.open_file(ctx, p, Some(role));
+            }
+        }
+        let Data::Ready(l) = &mut self.data else { return };
+        if let Some(result) = self.workers.derive.latest() {
+            match result {
+                Ok(d) => {
+                    let fresh = self.derive_pending.as_ref().is_none_or(|(s, c)| *s == d.state && *c == d.crs);
+                    l.derived = Arc::new(d);
+                    if fresh {
+                        self.derive_pending = None;
+                    }
+                }
+                Err(e) => {
+                    self.notice = Some((e, true));
+                    self.derive_pending = None;
+                }
+            }
+        }
+        if let Some(g) = self.workers.geometry.latest() {
+            if self.geometry_pending == Some(g.crs) {
+                self.geometry_pending = None;
+            }
+            l.geometry = Arc::new(g);
+        }
+        if let Some((raster, derived)) = self.workers.heat.latest() {
+            let image = egui::ColorImage::from_rgba_unmultiplied(
+                [raster.request.width, raster.request.height],
+                &heat_rgba(&raster, self.settings.layers.heat_intensity),
+            );
+            let texture = ctx.load_texture("heatmap", image, egui::TextureOptions::LINEAR);
+            if self.heat_pending.is_some_and(|(r, _)| r == raster.request) {
+                self.heat_pending = None;
+            }
+            self.heat = Some(Heat { texture, raster, derived, intensity: self.settings.layers.heat_intensity });
+        }
+        if let Some(result) = self.workers.detail.latest() {
+            match result {
+                Ok(d) => {
+                    if self.detail_pending.as_ref().is_some_and(|(u, s)| *u == d.unit && *s == d.state) {
+                        self.detail_pending = None;
+                    }
+                    self.detail = Some(d);
+                }
+                Err(e) => {
+                    self.notice = Some((e, true));
+                    self.detail_pending = None;
+                }
+            }
+        }
+    }
+
+    /// Submits background work the current settings need and nothing yet provides.
+    fn schedule(&mut self) {
+        let crs = self.display_crs();
+        let Data::Ready(l) = &self.data else { return };
+        // Geometry for the display system.
+        let geometry_crs = self.geometry_pending.unwrap_or(l.geometry.crs);
+        if geometry_crs != crs {
+            self.workers.geometry.submit((l.ds.clone(), crs));
+            self.geometry_pending = Some(crs);
+        }
+        // Tables and points for the filter (points are in display coordinates too).
+        let want = (self.settings.filter.clone(), crs);
+        let have = self.derive_pending.clone().unwrap_or((l.derived.state.clone(), l.derived.crs));
+        if have != want {
+            self.workers.derive.submit(DeriveJob {
+                ds: l.ds.clone(),
+                state: want.0.clone(),
+                config: l.config.clone(),
+                as_of_ms: l.as_of_ms,
+                crs,
+            });
+            self.derive_pending = Some(want);
+        }
+        // The selected unit's breakdown.
+        if let Some(Selection::Unit(level, u)) = self.selection
+            && level != Level::City
+        {
+            let key = ((level, u), self.settings.filter.clone());
+            let current = self.detail.as_ref().map(|d| (d.unit, d.state.clone()));
+            if self.detail_pending.as_ref() != Some(&key) && current.as_ref() != Some(&key) {
+                self.workers.detail.submit(DetailJob {
+                    ds: l.ds.clone(),
+                    unit: (level, u),
+                    state: key.1.clone(),
+                    config: l.config.clone(),
+                    as_of_ms: l.as_of_ms,
+                });
+                self.detail_pending = Some(key);
+            }
+        }
+        // The heatmap for the view: recomputed when the view leaves the raster, the zoom moves
+        // by more than half a level, the radius or the data changed; until then the old texture
+        // is drawn where it belongs, so panning and zooming never wait for it.
+        if self.settings.layers.heatmap
+            && let Some((vmin, vmax, _zoom, size)) = self.last_view
+        {
+            let derived_id = Arc::as_ptr(&l.derived) as usize;
+            let radius_cells = self.settings.layers.heat_radius / 2.0;
+            let cells_per_unit = size.x as f64 / (vmax[0] - vmin[0]).max(1e-15) / 2.0;
+            let covers = |r: &HeatRequest, id: usize| {
+                let cpu = r.width as f64 / (r.max[0] - r.min[0]);
+                id == derived_id
+                    && r.radius == radius_cells
+                    && r.min[0] <= vmin[0]
+                    && r.min[1] <= vmin[1]
+                    && r.max[0] >= vmax[0]
+                    && r.max[1] >= vmax[1]
+                    && (cpu / cells_per_unit).log2().abs() < 0.5
+            };
+            let ok_now = self.heat.as_ref().is_some_and(|h| covers(&h.raster.request, Arc::as_ptr(&h.derived) as usize));
+            let ok_soon = self.heat_pending.as_ref().is_some_and(|(r, id)| covers(r, *id));
+            if !ok_now && !ok_soon && size.x > 1.0 && size.y > 1.0 {
+                // Half the screen resolution, over the view plus a quarter on each side.
+                let (w, h) = (vmax[0] - vmin[0], vmax[1] - vmin[1]);
+                let min = [vmin[0] - w * 0.25, vmin[1] - h * 0.25];
+                let max = [vmax[0] + w * 0.25, vmax[1] + h * 0.25];
+                let width = ((size.x * 1.5 / 2.0) as usize).clamp(16, 2048);
+                let height = ((size.y * 1.5 / 2.0) as usize).clamp(16, 2048);
+                let request = HeatRequest { min, max, width, height, radius: radius_cells };
+                self.workers.heat.submit(HeatJob { derived: l.derived.clone(), request });
+                self.heat_pending = Some((request, derived_id));
             }
         }
     }
 
     fn refresh_classes(&mut self) {
         let Data::Ready(l) = &self.data else { return };
-        if self.classes.0 != self.settings.indicator || self.classes.1.len() != l.ds.layer.grids.len() {
+        let id = Arc::as_ptr(&l.derived) as usize;
+        if self.classes.0 != self.settings.indicator || self.classes.1 != id {
             let (c, b) = l.classes(self.settings.indicator);
-            self.classes = (self.settings.indicator, c, b);
+            self.classes = (self.settings.indicator, id, c, b);
         }
     }
 
-    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
-        let lang = self.settings.lang;
-        ui.horizontal(|ui| {
-            ui.heading(lang.t("网格化协调指挥中心", "Grid Management Command Centre"));
-            ui.separator();
-            egui::ComboBox::from_label(lang.t("着色指标", "Colour by"))
-                .selected_text(self.settings.indicator.label(lang))
-                .show_ui(ui, |ui| {
-                    for ind in Indicator::ALL {
-                        ui.selectable_value(&mut self.settings.indicator, ind, ind.label(lang));
-                    }
-                });
-            ui.separator();
-            if ui.button(lang.t("加载报告", "Load report")).clicked() {
-                self.show_report = !self.show_report;
+    /// (Re)opens the basemap when its configuration changed.
+    fn open_basemap(&mut self, ctx: &egui::Context) {
+        if self.tiles_for == self.settings.basemap && (self.tiles.is_some() || self.basemap_error.is_some()) {
+            return;
+        }
+        self.tiles_for = self.settings.basemap.clone();
+        match basemap::open(&self.settings.basemap, ctx) {
+            Ok(t) => {
+                self.tiles = t;
+                self.basemap_error = None;
             }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                let (label, other) = match lang {
-                    Lang::Zh => ("English", Lang::En),
-                    Lang::En => ("中文", Lang::Zh),
-                };
-                if ui.button(label).clicked() {
-                    self.settings.lang = other;
-                }
-                let theme_label = if self.settings.dark { lang.t("浅色", "Light") } else { lang.t("深色", "Dark") };
-                if ui.button(theme_label).clicked() {
-                    self.settings.dark = !self.settings.dark;
-                    theme::apply_visuals(ui.ctx(), self.settings.dark);
-                }
-                if let Some(l) = self.loaded() {
-                    ui.label(format!("{} {}", lang.t("数据截至", "Data as of"), format_ms(l.as_of_ms)));
-                }
-            });
-        });
+            Err(e) => {
+                self.tiles = None;
+                self.basemap_error = Some(e);
+            }
+        }
     }
 
-    fn figures_ui(ui: &mut egui::Ui, lang: Lang, row: &UnitRow) {
-        let c = &row.counts;
-        let f = &row.figures;
-        let pct = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{:.1}%", x * 100.0));
-        let items = [
-            (lang.t("受理数", "Accepted"), c.accepted.to_string(), None),
-            (lang.t("办结数", "Closed"), c.closed.to_string(), None),
-            (lang.t("办结率", "Completion"), pct(f.completion_rate), Some(format!("{}/{}", c.closed, c.accepted))),
-            (lang.t("按期办结率", "On time"), pct(f.on_time_rate), Some(format!("{}/{}", c.closed_on_time, c.with_deadline))),
-            (
-                lang.t("超期数", "Overdue"),
-                c.overdue().to_string(),
-                Some(format!("{} {}", c.overdue_open, lang.t("件未结", "open"))),
-            ),
-            (lang.t("满意率", "Satisfaction"), pct(f.satisfaction_rate), Some(format!("{}/{}", c.satisfied, c.rated))),
-        ];
-        egui::Grid::new(("figures", row.code.as_str())).num_columns(3).spacing([12.0, 6.0]).show(ui, |ui| {
-            for (name, value, detail) in items {
-                ui.label(name);
-                let alert = name == lang.t("超期数", "Overdue") && c.overdue_open > 0;
-                ui.label(RichText::new(value).size(20.0).strong().color(if alert {
-                    theme::ALERT
-                } else {
-                    ui.visuals().strong_text_color()
-                }));
-                ui.label(RichText::new(detail.unwrap_or_default()).weak());
-                ui.end_row();
-            }
-        });
-    }
-
-    fn left_panel_ui(&mut self, ui: &mut egui::Ui) {
-        let lang = self.settings.lang;
+    /// Selects a search hit and flies to it.
+    pub fn go_to(&mut self, hit: &SearchHit, now: f64) {
         let Some(l) = self.loaded() else { return };
-        let city = &l.table(Level::City).total;
-        ui.heading(lang.t("全市总览", "City overview"));
-        Self::figures_ui(ui, lang, city);
-        ui.separator();
-        let mut level = self.settings.table_level;
-        ui.horizontal(|ui| {
-            for lv in [Level::District, Level::Street, Level::Community, Level::Grid] {
-                ui.selectable_value(
-                    &mut level,
-                    lv,
-                    match lang {
-                        Lang::Zh => lv.zh(),
-                        Lang::En => lv.as_str(),
-                    },
-                );
+        let geo = l.geometry.clone();
+        match *hit {
+            SearchHit::Unit { level, unit } => {
+                let Some(o) = geo.outlines.get(level.index()) else { return };
+                let Some(&(a, b)) = o.bbox.get(unit as usize) else { return };
+                let size = self.last_view.map_or(egui::vec2(1200.0, 800.0), |v| v.3);
+                let (centre, zoom) = map::fit((a, b), size);
+                let c = display_mercator(Crs::Wgs84, centre.x(), centre.y());
+                self.fly_to(c, zoom.min(17.0), now);
+                self.select(Selection::Unit(level, unit));
             }
-        });
-        let table = l.table(level);
-        let threshold = l.config.highlight_below_pct / 100.0;
-        let mut clicked_grid = None;
-        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            egui::Grid::new("centres").striped(true).num_columns(5).spacing([10.0, 4.0]).show(ui, |ui| {
-                for h in [
-                    lang.t("名称", "Name"),
-                    lang.t("受理", "Accepted"),
-                    lang.t("办结率", "Completion"),
-                    lang.t("超期", "Overdue"),
-                    lang.t("满意率", "Satisfaction"),
-                ] {
-                    ui.label(RichText::new(h).strong());
+            SearchHit::Incident { index } => {
+                let inc = &l.ds.incidents;
+                if inc.has_location(index as usize) {
+                    let m = display_mercator(geo.crs, inc.lon[index as usize], inc.lat[index as usize]);
+                    let zoom = self.map_memory.zoom().max(16.5);
+                    self.fly_to(m, zoom, now);
                 }
-                ui.end_row();
-                for row in table.rows.iter().chain([&table.unassigned, &table.total]) {
-                    let name = if row.unit.is_none() && row.code == "unassigned" {
-                        lang.t("未落入网格", "Unassigned").to_string()
-                    } else {
-                        row.name.clone()
-                    };
-                    let resp = ui.selectable_label(level == Level::Grid && row.unit == self.selected, name);
-                    if resp.clicked() && level == Level::Grid {
-                        clicked_grid = row.unit;
-                    }
-                    ui.label(row.counts.accepted.to_string());
-                    let rate = row.figures.completion_rate;
-                    let text = rate.map_or("—".into(), |r| format!("{:.1}%", r * 100.0));
-                    let low = rate.is_some_and(|r| r < threshold);
-                    ui.label(if low { RichText::new(text).color(theme::ALERT) } else { RichText::new(text) });
-                    ui.label(row.counts.overdue().to_string());
-                    ui.label(row.figures.satisfaction_rate.map_or("—".into(), |r| format!("{:.1}%", r * 100.0)));
-                    ui.end_row();
-                }
-            });
-        });
-        self.settings.table_level = level;
-        if clicked_grid.is_some() {
-            self.selected = clicked_grid;
+                self.select(Selection::Incident(index));
+            }
         }
     }
 
-    fn right_panel_ui(&mut self, ui: &mut egui::Ui) {
-        let lang = self.settings.lang;
-        let (Some(l), Some(g)) = (self.loaded(), self.selected) else { return };
-        let Some(row) = l.table(Level::Grid).rows.get(g as usize) else { return };
-        let mut deselect = false;
-        ui.horizontal(|ui| {
-            ui.heading(&row.name);
-            deselect = ui.small_button("×").on_hover_text(lang.t("取消选择", "Deselect")).clicked();
-        });
-        let path: Vec<String> =
-            l.ds.layer.ancestors(Level::Grid, g).iter().map(|(lv, u)| l.ds.layer.units(*lv)[*u as usize].name.clone()).collect();
-        ui.label(RichText::new(path.join(" / ")).weak());
-        ui.label(format!("{} {}", lang.t("网格编码", "Grid code"), row.code));
-        let grid = &l.ds.layer.grids[g as usize];
-        if let Some(w) = &grid.worker {
-            ui.label(format!("{} {} {}", lang.t("网格员", "Grid worker"), w, grid.phone.as_deref().unwrap_or("")));
-        }
-        if let Some(h) = grid.households {
-            ui.label(format!("{} {h} · {:.2} km²", lang.t("户数", "Households"), grid.area_km2));
-        }
-        ui.separator();
-        Self::figures_ui(ui, lang, row);
-        if deselect {
-            self.selected = None;
-        }
-    }
-
-    fn map_ui(&mut self, ui: &mut egui::Ui) {
-        let lang = self.settings.lang;
-        let dark = self.settings.dark;
-        let palette = if self.settings.indicator.is_rate() { &theme::GOOD_HIGH } else { &theme::HIGH_BAD };
-        let Data::Ready(l) = &self.data else { return };
-        if self.fit_pending {
-            let (centre, zoom) = map::fit(l.bounds, ui.available_size());
-            self.map_memory.center_at(centre);
-            let _ = self.map_memory.set_zoom(zoom);
-            self.fit_pending = false;
-        }
-        let mut events = MapEvents::default();
-        // walkers' "my position": the data's centre (nothing is drawn there).
-        let (lon, lat) =
-            gridcentre_core::render::unmercator((l.bounds.0[0] + l.bounds.1[0]) / 2.0, (l.bounds.0[1] + l.bounds.1[1]) / 2.0);
-        let centre = walkers::lon_lat(lon, lat);
-        let plugin =
-            GridPlugin { loaded: l, classes: &self.classes.1, palette, selected: self.selected, dark, events: &mut events };
-        let response = ui.add(Map::new(None, &mut self.map_memory, centre).with_plugin(plugin));
-        self.hovered = events.hovered;
-        if let Some(g) = events.clicked {
-            self.selected = Some(g);
-        }
-        if let Some(g) = self.hovered
-            && let Some(row) = l.table(Level::Grid).rows.get(g as usize)
+    pub fn select(&mut self, s: Selection) {
+        self.selection = Some(s);
+        if let Selection::Unit(level, _) = s
+            && level != Level::City
         {
-            let ind = self.settings.indicator;
-            let path: Vec<String> =
-                l.ds.layer
-                    .ancestors(Level::Grid, g)
-                    .iter()
-                    .skip(1)
-                    .map(|(lv, u)| l.ds.layer.units(*lv)[*u as usize].name.clone())
-                    .collect();
-            response.on_hover_ui_at_pointer(|ui| {
-                ui.strong(&row.name);
-                ui.label(RichText::new(path.join(" / ")).weak());
-                ui.label(format!("{}: {}", ind.label(lang), ind.format(ind.value(row))));
-                ui.label(format!(
-                    "{} {} · {} {} · {} {}",
-                    lang.t("受理", "accepted"),
-                    row.counts.accepted,
-                    lang.t("办结", "closed"),
-                    row.counts.closed,
-                    lang.t("超期", "overdue"),
-                    row.counts.overdue()
-                ));
-            });
+            self.settings.table_level = level;
         }
-        self.legend_ui(ui, palette);
     }
 
-    fn legend_ui(&self, ui: &mut egui::Ui, palette: &[Color32; 5]) {
-        let lang = self.settings.lang;
-        let ind = self.settings.indicator;
-        let breaks = &self.classes.2;
-        egui::Area::new(egui::Id::unique("legend")).anchor(Align2::LEFT_BOTTOM, [12.0, -12.0]).show(ui.ctx(), |ui| {
-            egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.strong(ind.label(lang));
-                let n = breaks.len() + 1;
-                for k in 0..n {
-                    let lo = if k == 0 { None } else { breaks.get(k - 1).copied() };
-                    let hi = breaks.get(k).copied();
-                    let text = match (lo, hi) {
-                        (None, Some(h)) => format!("< {}", ind.format(Some(h))),
-                        (Some(l), Some(h)) => format!("{} – {}", ind.format(Some(l)), ind.format(Some(h))),
-                        (Some(l), None) => format!("≥ {}", ind.format(Some(l))),
-                        (None, None) => lang.t("全部", "all").to_string(),
-                    };
-                    ui.horizontal(|ui| {
-                        let (r, _) = ui.allocate_exact_size(egui::vec2(18.0, 12.0), egui::Sense::hover());
-                        ui.painter().rect_filled(r, 2.0, palette[k.min(4)]);
-                        ui.label(text);
-                    });
-                }
-                ui.horizontal(|ui| {
-                    let (r, _) = ui.allocate_exact_size(egui::vec2(18.0, 12.0), egui::Sense::hover());
-                    ui.painter().rect_filled(r, 2.0, theme::NO_DATA);
-                    ui.label(lang.t("无数据", "no data"));
-                });
-            });
-        });
+    fn fly_to(&mut self, to: [f64; 2], zoom: f64, now: f64) {
+        let from = match self.last_view {
+            Some((a, b, z, _)) => ([(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0], z),
+            None => (to, zoom),
+        };
+        self.fly = Some(Fly { from, to: (to, zoom), start: now });
     }
 
-    fn report_window_ui(&mut self, ctx: &egui::Context) {
-        let lang = self.settings.lang;
-        let Some(l) = self.loaded() else { return };
-        let text: String = l.ds.reports.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
-        let mut open = self.show_report;
-        egui::Window::new(lang.t("加载报告", "Load report")).open(&mut open).default_size([720.0, 420.0]).show(ctx, |ui| {
-            egui::ScrollArea::both().show(ui, |ui| {
-                ui.add(egui::Label::new(RichText::new(text).monospace()).selectable(true));
-            });
+    fn step_fly(&mut self, now: f64, ctx: &egui::Context) {
+        let Some(f) = &self.fly else { return };
+        let s = ((now - f.start) / FLY_SECONDS).clamp(0.0, 1.0);
+        let e = s * s * (3.0 - 2.0 * s);
+        let m = [f.from.0[0] + (f.to.0[0] - f.from.0[0]) * e, f.from.0[1] + (f.to.0[1] - f.from.0[1]) * e];
+        let z = f.from.1 + (f.to.1 - f.from.1) * e;
+        let (lon, lat) = gridcentre_core::render::unmercator(m[0], m[1]);
+        self.map_memory.center_at(lon_lat(lon, lat));
+        let _ = self.map_memory.set_zoom(z);
+        if s >= 1.0 {
+            self.fly = None;
+        } else {
+            ctx.request_repaint();
+        }
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        if dropped.is_empty() {
+            return;
+        }
+        let mut sources = match &self.data {
+            Data::Ready(l) => l.sources.clone(),
+            _ => state::sample_sources(),
+        };
+        let mut unknown = Vec::new();
+        for p in dropped {
+            match FileRole::of(&p) {
+                Some(FileRole::Grids) => sources.grids = p,
+                Some(FileRole::Incidents) => sources.incidents = Some(p),
+                None => unknown.push(p.display().to_string()),
+            }
+        }
+        if !unknown.is_empty() {
+            self.notice =
+                Some((format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), unknown.join(", ")), true));
+        }
+        self.selection = None;
+        self.detail = None;
+        self.fit_pending = true;
+        self.start_load(ctx, sources);
+    }
+
+    /// Asks for a file on a background thread (the native dialog never blocks a frame).
+    fn pick_file(&mut self, role: FileRole) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (title, exts): (&str, &[&str]) = match role {
+            FileRole::Grids => ("网格图层 Grid polygons", &["geojson", "json", "shp"]),
+            FileRole::Incidents => ("事件数据 Incidents", &["csv", "xlsx", "parquet"]),
+        };
+        let spawned = std::thread::Builder::new().name("gridcentre-dialog".into()).spawn(move || {
+            let picked = rfd::FileDialog::new().set_title(title).add_filter(title, exts).pick_file();
+            let _ = tx.send((role, picked));
         });
-        self.show_report = open;
+        match spawned {
+            Ok(_) => self.file_dialog = Some(rx),
+            Err(e) => self.notice = Some((e.to_string(), true)),
+        }
     }
 }
 
 impl eframe::App for GridCentreApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.poll_loader();
-        self.refresh_classes();
         let ctx = ui.ctx().clone();
+        let now = ctx.input(|i| i.time);
+        self.poll(&ctx);
+        self.handle_dropped_files(&ctx);
+        self.open_basemap(&ctx);
+        self.refresh_classes();
+        self.step_fly(now, &ctx);
+        if ctx.input(|i| i.key_pressed(egui::Key::F11)) {
+            self.toggle_wall(&ctx);
+        }
         egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
         match &self.data {
-            Data::Loading { stage, .. } => {
-                let label = match self.settings.lang {
-                    Lang::Zh => match stage {
-                        Stage::Grids => "正在读取网格…",
-                        Stage::Index => "正在建立空间索引…",
-                        Stage::Incidents => "正在读取事件…",
-                        Stage::Assign => "正在落图到网格…",
-                        Stage::Done => "正在统计…",
-                    },
-                    Lang::En => stage.label(),
-                };
-                egui::CentralPanel::default().show(ui, |ui| {
-                    ui.centered_and_justified(|ui| {
-                        ui.horizontal(|ui| {
-                            ui.spinner();
-                            ui.label(label);
-                        });
-                    });
-                });
+            Data::Loading { stage, .. } if self.loaded().is_none() => {
+                let stage = *stage;
+                egui::CentralPanel::default().show(ui, |ui| self.loading_ui(ui, stage));
                 return;
             }
             Data::Failed(e) => {
                 let e = e.clone();
                 egui::CentralPanel::default().show(ui, |ui| {
-                    ui.colored_label(
-                        theme::ALERT,
-                        format!("{}: {e}", self.settings.lang.t("无法加载数据", "Cannot load the data")),
-                    );
+                    ui.colored_label(theme::ALERT, format!("{}: {e}", self.settings.lang.t("无法加载数据", "Cannot load the data")));
+                    if ui.button(self.settings.lang.t("打开示例数据", "Open the sample data")).clicked() {
+                        self.start_load(&ctx, state::sample_sources());
+                    }
                 });
                 return;
             }
-            Data::Ready(_) => {}
+            _ => {}
         }
-        egui::Panel::left("centres").resizable(true).default_size(400.0).show(ui, |ui| self.left_panel_ui(ui));
-        if self.selected.is_some() {
-            egui::Panel::right("selected").resizable(true).default_size(320.0).show(ui, |ui| self.right_panel_ui(ui));
+        if self.settings.wall {
+            egui::Panel::top("wall").show(ui, |ui| self.wall_figures_ui(ui));
+        } else {
+            egui::Panel::left("centres").resizable(true).default_size(420.0).show(ui, |ui| self.left_panel_ui(ui));
+            if self.selection.is_some() {
+                egui::Panel::right("selected").resizable(true).default_size(340.0).show(ui, |ui| self.right_panel_ui(ui));
+            }
         }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui));
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui, now));
         self.report_window_ui(&ctx);
+        self.schedule();
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Some((a, b, z, _)) = self.last_view {
+            let (lon, lat) = gridcentre_core::render::unmercator((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
+            self.settings.view = Some((lon, lat, z));
+        }
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}
+
+impl GridCentreApp {
+    fn toggle_wall(&mut self, ctx: &egui::Context) {
+        self.settings.wall = !self.settings.wall;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.settings.wall));
+    }
+
+    fn map_ui(&mut self, ui: &mut egui::Ui, now: f64) {
+        let Data::Ready(l) = &self.data else {
+            if let Data::Loading { .. } = self.data {
+                // Data being replaced: keep the old one? There is none; show progress.
+                ui.centered_and_justified(|ui| ui.spinner());
+            }
+            return;
+        };
+        if self.fit_pending {
+            let (centre, zoom) = map::fit(l.geometry.bounds, ui.available_size());
+            self.map_memory.center_at(centre);
+            let _ = self.map_memory.set_zoom(zoom);
+            self.fit_pending = false;
+        }
+        let palette = if self.settings.indicator.is_rate() { &theme::GOOD_HIGH } else { &theme::HIGH_BAD };
+        let mut events = MapEvents::default();
+        let b = l.geometry.bounds;
+        let (lon, lat) = gridcentre_core::render::unmercator((b.0[0] + b.1[0]) / 2.0, (b.0[1] + b.1[1]) / 2.0);
+        let heat = self.heat.as_ref().map(|h| HeatImage { texture: h.texture.id(), min: h.raster.request.min, max: h.raster.request.max });
+        let plugin = GridPlugin {
+            loaded: l,
+            classes: &self.classes.2,
+            palette,
+            layers: &self.settings.layers,
+            selection: self.selection,
+            dark: self.settings.dark,
+            basemap: self.tiles.is_some(),
+            heat,
+            events: &mut events,
+        };
+        let opacity = self.settings.basemap.opacity.clamp(0.05, 1.0);
+        let mut map = Map::new(None, &mut self.map_memory, lon_lat(lon, lat)).with_plugin(plugin);
+        if let Some(t) = self.tiles.as_mut() {
+            map = map.with_layer(&mut **t, opacity);
+        }
+        let response = ui.add(map);
+        self.hovered_grid = events.hovered_grid;
+        self.hovered_incident = events.hovered_incident;
+        self.pointer = events.pointer;
+        self.last_view = events.view;
+        if response.dragged() || response.hovered() && ui.input(|i| i.smooth_scroll_delta != egui::Vec2::ZERO) {
+            self.fly = None;
+        }
+        match events.clicked {
+            Some(Clicked::Grid(g)) => self.select(Selection::Unit(Level::Grid, g)),
+            Some(Clicked::Incident(i)) => self.select(Selection::Incident(i)),
+            Some(Clicked::Cluster(m)) => {
+                let z = (self.map_memory.zoom() + 2.0).min(18.0);
+                self.fly_to(m, z, now);
+            }
+            Some(Clicked::Empty) => self.selection = None,
+            None => {}
+        }
+        self.map_tooltip(&response);
+        self.legend_ui(ui, response.rect);
+        self.attribution_ui(ui, response.rect);
+        // Re-colour the heat texture when only the intensity changed.
+        if let Some(h) = &mut self.heat
+            && h.intensity != self.settings.layers.heat_intensity
+        {
+            let image = egui::ColorImage::from_rgba_unmultiplied(
+                [h.raster.request.width, h.raster.request.height],
+                &heat_rgba(&h.raster, self.settings.layers.heat_intensity),
+            );
+            h.texture.set(image, egui::TextureOptions::LINEAR);
+            h.intensity = self.settings.layers.heat_intensity;
+        }
     }
 }
 
 /// Opens the dashboard window on `sources`.
 pub fn run(sources: Sources) -> eframe::Result<()> {
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("gridcentre · 网格化协调指挥中心").with_inner_size([1600.0, 950.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("gridcentre · 网格化协调指挥中心")
+            .with_inner_size([1600.0, 950.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native("gridcentre", options, Box::new(move |cc| Ok(Box::new(GridCentreApp::new(cc, sources)))))

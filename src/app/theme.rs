@@ -58,3 +58,39 @@ pub fn outline(dark: bool) -> (Color32, Color32) {
 pub fn map_background(dark: bool) -> Color32 {
     if dark { Color32::from_rgb(0x12, 0x16, 0x1c) } else { Color32::from_rgb(0xee, 0xf0, 0xf3) }
 }
+
+/// Categories (by id; the last slot is "other"): Okabe–Ito, distinguishable with every common
+/// colour-vision deficiency.
+pub const CATEGORY: [Color32; 8] = [
+    Color32::from_rgb(0xe6, 0x9f, 0x00),
+    Color32::from_rgb(0x56, 0xb4, 0xe9),
+    Color32::from_rgb(0x00, 0x9e, 0x73),
+    Color32::from_rgb(0xf0, 0xe4, 0x42),
+    Color32::from_rgb(0x00, 0x72, 0xb2),
+    Color32::from_rgb(0xcc, 0x79, 0xa7),
+    Color32::from_rgb(0xd5, 0x5e, 0x00),
+    Color32::from_rgb(0x99, 0x99, 0x99),
+];
+
+/// Workflow states (index = `Status as usize`): waiting greys and blues, work in progress
+/// yellow/orange, closed green; overdue is marked separately in [`ALERT`] red.
+pub const STATUS: [Color32; 7] = [
+    Color32::from_rgb(0xbb, 0xbb, 0xbb),
+    Color32::from_rgb(0x56, 0xb4, 0xe9),
+    Color32::from_rgb(0x00, 0x72, 0xb2),
+    Color32::from_rgb(0xe6, 0x9f, 0x00),
+    Color32::from_rgb(0xcc, 0x79, 0xa7),
+    Color32::from_rgb(0x00, 0x9e, 0x73),
+    Color32::from_rgb(0x66, 0x66, 0x66),
+];
+
+/// Unit outlines by level (community, street, district): colour and width.
+pub fn unit_line(dark: bool, level: gridcentre_core::model::Level) -> egui::Stroke {
+    use gridcentre_core::model::Level;
+    let c = if dark { Color32::from_rgb(235, 238, 242) } else { Color32::from_rgb(25, 28, 34) };
+    match level {
+        Level::District => egui::Stroke::new(2.6, c),
+        Level::Street => egui::Stroke::new(1.6, c.gamma_multiply(0.85)),
+        _ => egui::Stroke::new(1.0, c.gamma_multiply(0.6)),
+    }
+}

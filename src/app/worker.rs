@@ -1,0 +1,108 @@
+//! A background worker where the latest job wins: the UI submits without waiting, a job still
+//! queued when a newer one comes is dropped (a filter clicked five times computes at most twice),
+//! and results come back over a channel the UI drains each frame.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+
+struct Slot<J> {
+    job: Option<J>,
+    closed: bool,
+}
+
+pub struct Worker<J, R> {
+    slot: Arc<(Mutex<Slot<J>>, Condvar)>,
+    rx: Receiver<R>,
+}
+
+impl<J: Send + 'static, R: Send + 'static> Worker<J, R> {
+    /// Starts a named thread running `f` on each job; `ctx` is repainted when a result is ready.
+    pub fn new(name: &str, ctx: egui::Context, f: impl Fn(J) -> R + Send + 'static) -> Self {
+        let slot = Arc::new((Mutex::new(Slot { job: None, closed: false }), Condvar::new()));
+        let (tx, rx): (Sender<R>, Receiver<R>) = channel();
+        let shared = slot.clone();
+        let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || {
+            loop {
+                let job = {
+                    let (lock, cv) = &*shared;
+                    let Ok(mut s) = lock.lock() else { return };
+                    loop {
+                        if s.closed {
+                            return;
+                        }
+                        if let Some(j) = s.job.take() {
+                            break j;
+                        }
+                        s = match cv.wait(s) {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        };
+                    }
+                };
+                if tx.send(f(job)).is_err() {
+                    return;
+                }
+                ctx.request_repaint();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start worker thread {name}: {e}");
+        }
+        Worker { slot, rx }
+    }
+
+    /// Queues `job`, replacing one not yet started.
+    pub fn submit(&self, job: J) {
+        let (lock, cv) = &*self.slot;
+        if let Ok(mut s) = lock.lock() {
+            s.job = Some(job);
+            cv.notify_one();
+        }
+    }
+
+    /// The newest finished result, if any (older ones are dropped).
+    pub fn latest(&self) -> Option<R> {
+        self.rx.try_iter().last()
+    }
+
+    /// Waits for the next result (tests and the frame benchmark only).
+    pub fn wait(&self) -> Option<R> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<J, R> Drop for Worker<J, R> {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.slot;
+        if let Ok(mut s) = lock.lock() {
+            s.closed = true;
+            cv.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_arrive_and_only_the_newest_queued_job_runs() {
+        let gate = Arc::new(Mutex::new(()));
+        let g2 = gate.clone();
+        let w: Worker<u32, u32> = Worker::new("test-worker", egui::Context::default(), move |j| {
+            let _held = g2.lock();
+            j * 10
+        });
+        let held = gate.lock();
+        w.submit(1);
+        std::thread::sleep(std::time::Duration::from_millis(50)); // job 1 is running, blocked
+        w.submit(2);
+        w.submit(3); // replaces 2 before it starts
+        drop(held);
+        assert_eq!(w.wait(), Some(10));
+        assert_eq!(w.wait(), Some(30));
+        w.submit(4);
+        assert_eq!(w.wait(), Some(40));
+        assert_eq!(w.latest(), None);
+    }
+}
