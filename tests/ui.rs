@@ -1,19 +1,22 @@
 //! The dashboard driven as a user drives it (egui_kittest, no GPU): the real eframe `App` on the
-//! bundled sample city, found by labels and clicked.
+//! bundled sample city, found by labels and clicked. Background work (filters, heatmap, the
+//! selection's breakdown) runs on its threads as in the app; `settle` steps frames until it is done.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use gridcentre::app::GridCentreApp;
-use gridcentre::app::state::{Indicator, Loaded, sample_sources};
+use gridcentre::app::map::Selection;
+use gridcentre::app::state::{FilterState, Indicator, Loaded, sample_sources};
+use gridcentre_core::crs::Crs;
 use gridcentre_core::model::Level;
 use gridcentre_core::pipeline::load;
-use gridcentre_core::stats::Filter;
+use gridcentre_core::stats::{Filter, IndicatorConfig, unit_table};
 
 fn loaded() -> Loaded {
     let ds = load(&sample_sources(), &mut |_| {}).unwrap();
-    Loaded::compute(ds, &Filter::default()).unwrap()
+    Loaded::compute(ds, &FilterState::default(), Crs::Wgs84, sample_sources()).unwrap()
 }
 
 fn harness() -> Harness<'static, GridCentreApp> {
@@ -22,6 +25,19 @@ fn harness() -> Harness<'static, GridCentreApp> {
         Harness::builder().with_size([1600.0, 950.0]).build_eframe(move |cc| GridCentreApp::from_loaded(&cc.egui_ctx, data));
     h.run();
     h
+}
+
+/// Steps frames until no background work is pending and no fly-to is running (at most ~10 s).
+fn settle(h: &mut Harness<'static, GridCentreApp>) {
+    for _ in 0..2000 {
+        h.step();
+        if !h.state().busy() && !h.state().flying() {
+            h.run_steps(3);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("background work did not finish");
 }
 
 #[test]
@@ -33,6 +49,7 @@ fn it_opens_in_chinese_with_the_city_figures_and_switches_to_english_and_back() 
     h.get_by_label("English").click();
     h.run();
     h.get_by_label("City overview");
+    h.get_by_label("Filter");
     assert!(h.query_by_label("全市总览").is_none());
     h.get_by_label("中文").click();
     h.run();
@@ -55,13 +72,12 @@ fn switching_the_indicator_recolours_the_map_and_the_legend() {
     let mut h = harness();
     assert_eq!(h.state().settings.indicator, Indicator::CompletionRate);
     h.get_by_label("≥ 99.5%");
-    // Open the combo box and choose 超期数 in its popup (the last widget with that label).
+    // Open the combo box and choose 超期数 in its popup (the topmost widget with that label).
     let before = h.query_all_by_label("超期数").count();
     h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "着色指标").click();
     h.run();
     let entries: Vec<_> = h.query_all_by_label("超期数").collect();
     assert_eq!(entries.len(), before + 1, "the popup lists the indicator");
-    // The popup hangs just under the top bar, above the key figures.
     entries.iter().min_by(|a, b| a.rect().top().total_cmp(&b.rect().top())).unwrap().click();
     h.run();
     assert_eq!(h.state().settings.indicator, Indicator::Overdue);
@@ -69,20 +85,124 @@ fn switching_the_indicator_recolours_the_map_and_the_legend() {
 }
 
 #[test]
-fn choosing_a_grid_in_the_table_selects_it_and_shows_its_details() {
+fn choosing_a_grid_in_the_table_selects_it_and_shows_its_breakdown() {
     let mut h = harness();
-    assert!(h.state().selected.is_none());
+    assert!(h.state().selection.is_none());
     h.get_by_label("网格").click();
     h.run();
     let first = h.state().loaded().unwrap().table(Level::Grid).rows[0].clone();
     h.get_all_by_label(&first.name).next().unwrap().click();
-    h.run();
-    assert_eq!(h.state().selected, Some(0));
-    h.get_by_label(&format!("网格编码 {}", first.code));
-    h.get_by_label_contains("网格员");
+    settle(&mut h);
+    assert_eq!(h.state().selection, Some(Selection::Unit(Level::Grid, 0)));
+    h.get_by_label(&format!("编码 {}", first.code));
+    h.get_by_label_contains("网格员 ");
+    h.get_by_label("类别构成");
+    h.get_by_label("最新事件");
     h.get_by_label("×").click();
     h.run();
-    assert!(h.state().selected.is_none());
+    assert!(h.state().selection.is_none());
+}
+
+#[test]
+fn clicking_the_map_selects_the_grid_under_the_pointer() {
+    let mut h = harness();
+    h.get_by_label("图层").click();
+    h.run();
+    h.get_by_label("事件点").click(); // points off, so the click lands on the grid
+    h.run();
+    let (g, lon, lat) = {
+        let l = h.state().loaded().unwrap();
+        // A grid near the middle of the city, and a point inside it.
+        let g = l.ds.layer.grids.len() as u32 / 2;
+        let a = l.geometry.outlines[Level::Grid.index()].anchor[g as usize].unwrap();
+        let (lon, lat) = gridcentre_core::render::unmercator(a[0], a[1]);
+        (g, lon, lat)
+    };
+    let p = h.state().screen_pos(lon, lat).unwrap();
+    h.hover_at(p);
+    h.run();
+    h.drag_at(p);
+    h.drop_at(p);
+    settle(&mut h);
+    assert_eq!(h.state().selection, Some(Selection::Unit(Level::Grid, g)));
+    let name = h.state().loaded().unwrap().ds.layer.grids[g as usize].name.clone();
+    assert!(h.query_all_by_label(&name).count() >= 1, "the side panel shows {name}");
+}
+
+#[test]
+fn search_finds_a_grid_by_code_and_flies_to_it() {
+    let mut h = harness();
+    let (code, name) = {
+        let g = &h.state().loaded().unwrap().ds.layer.grids[100];
+        (g.code.clone(), g.name.clone())
+    };
+    let zoom_before = h.state().loaded().map(|_| ()).and(h.state().screen_pos(130.3, 46.8)).unwrap();
+    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    field.focus();
+    field.type_text(&code);
+    h.run();
+    // The hit list shows the grid; Enter takes the first hit.
+    h.get_by_label_contains(&format!("网格 · {name}"));
+    h.key_press(egui::Key::Enter);
+    settle(&mut h);
+    assert_eq!(h.state().selection, Some(Selection::Unit(Level::Grid, 100)));
+    assert_ne!(h.state().screen_pos(130.3, 46.8).unwrap(), zoom_before, "the map moved");
+    // The grid is now in view, near the middle.
+    let (lon, lat) = {
+        let l = h.state().loaded().unwrap();
+        let a = l.geometry.outlines[0].anchor[100].unwrap();
+        gridcentre_core::render::unmercator(a[0], a[1])
+    };
+    let p = h.state().screen_pos(lon, lat).unwrap();
+    assert!((400.0..1600.0).contains(&p.x) && (0.0..950.0).contains(&p.y), "{p:?}");
+}
+
+#[test]
+fn a_category_filter_recomputes_the_tables_off_the_ui_thread() {
+    let mut h = harness();
+    let all = h.state().loaded().unwrap().table(Level::City).total.counts.accepted;
+    // The filter's toggle (the legend lists the category too, lower down).
+    let toggle = h.get_all_by_label("城建物业").min_by(|a, b| a.rect().top().total_cmp(&b.rect().top())).unwrap();
+    toggle.click();
+    settle(&mut h);
+    let l = h.state().loaded().unwrap();
+    let filter = Filter { categories: vec!["城建物业".into()], ..Filter::default() };
+    let want = unit_table(&l.ds, Level::District, &filter, &IndicatorConfig::default(), l.as_of_ms).unwrap();
+    let got = l.table(Level::District);
+    assert!(got.total.counts.accepted < all);
+    for (a, b) in got.rows.iter().zip(&want.rows) {
+        assert_eq!(a.counts, b.counts, "{}", a.name);
+    }
+    // The table on screen shows the filtered total; the points follow the filter too.
+    let total = got.total.counts.accepted.to_string();
+    assert!(h.query_all_by_label(&total).count() >= 2);
+    let cat = l.ds.incidents.categories.get("城建物业").unwrap();
+    assert!(l.derived.points.category.iter().all(|&c| c == cat));
+    h.get_by_label("清除筛选").click();
+    settle(&mut h);
+    assert_eq!(h.state().loaded().unwrap().table(Level::City).total.counts.accepted, all);
+}
+
+#[test]
+fn toggling_layers_turns_on_the_heatmap_computed_in_the_background() {
+    let mut h = harness();
+    assert!(h.state().heat_raster().is_none());
+    h.get_by_label("图层").click();
+    h.run();
+    h.get_by_label("热力图").click();
+    settle(&mut h);
+    assert!(h.state().settings.layers.heatmap);
+    let r = h.state().heat_raster().expect("a heat raster");
+    assert!(r.values.iter().any(|v| *v > 0.0));
+    h.get_by_label("热力: 事件密度");
+    // Other layers switch off and on.
+    for label in ["网格着色", "名称标注", "事件点"] {
+        h.get_by_label(label).click();
+        h.run();
+    }
+    let ly = &h.state().settings.layers;
+    assert!(!ly.choropleth && !ly.labels && !ly.points);
+    assert!(h.query_by_label("≥ 99.5%").is_none(), "no choropleth legend without the choropleth");
 }
 
 #[test]

@@ -218,7 +218,7 @@ impl LocalTiles {
         let (err_tx, err_rx) = channel();
         let max_zoom = reader.max_zoom();
         let spawned = std::thread::Builder::new().name("gridcentre-tiles".into()).spawn(move || {
-            let style = Style::default();
+            let style = Style;
             for id in req_rx {
                 let tile = match reader.read(id) {
                     Ok(Some(bytes)) => match Tile::new(&bytes, &style, id.zoom, 256, &ctx) {
@@ -336,10 +336,8 @@ mod tests {
 
         let db = dir.path().join("t.mbtiles");
         let conn = rusqlite::Connection::open(&db).unwrap_or_else(|e| panic!("{e}"));
-        conn.execute_batch(
-            "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        conn.execute_batch("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);")
+            .unwrap_or_else(|e| panic!("{e}"));
         let tms_row = (1i64 << 12) - 1 - 1440;
         conn.execute("INSERT INTO tiles VALUES (12, 3400, ?1, ?2)", (tms_row, png.to_vec())).unwrap_or_else(|e| panic!("{e}"));
         drop(conn);

@@ -254,7 +254,11 @@ impl Plugin for GridPlugin<'_> {
                 let level = (zoom.floor() - 1.0).clamp(0.0, FINE_LEVEL as f64) as u8;
                 let font = FontId::proportional(11.0);
                 let badge_font = FontId::proportional(10.0);
-                let fill = if self.dark { Color32::from_rgba_unmultiplied(235, 238, 242, 215) } else { Color32::from_rgba_unmultiplied(255, 255, 255, 225) };
+                let fill = if self.dark {
+                    Color32::from_rgba_unmultiplied(235, 238, 242, 215)
+                } else {
+                    Color32::from_rgba_unmultiplied(255, 255, 255, 225)
+                };
                 for c in points.clusters_in(level, vmin, vmax) {
                     let p = t.apply(c.centre());
                     let colour = match self.layers.point_colour {
@@ -291,7 +295,10 @@ impl Plugin for GridPlugin<'_> {
             Some(Selection::Unit(Level::Grid, g)) => {
                 if let Some(&(r0, r1)) = m.ring_range.get(g as usize) {
                     for (_, r) in &m.rings[r0 as usize..r1 as usize] {
-                        painter.add(Shape::line(m.vertices[r.start as usize..r.end as usize].iter().map(|v| t.apply(*v)).collect(), sel_stroke));
+                        painter.add(Shape::line(
+                            m.vertices[r.start as usize..r.end as usize].iter().map(|v| t.apply(*v)).collect(),
+                            sel_stroke,
+                        ));
                     }
                 }
             }
@@ -305,11 +312,7 @@ impl Plugin for GridPlugin<'_> {
             Some(Selection::Incident(i)) => {
                 let inc = &self.loaded.ds.incidents;
                 if inc.has_location(i as usize) {
-                    let p = t.apply(gridcentre_core::layers::display_mercator(
-                        geo.crs,
-                        inc.lon[i as usize],
-                        inc.lat[i as usize],
-                    ));
+                    let p = t.apply(gridcentre_core::layers::display_mercator(geo.crs, inc.lon[i as usize], inc.lat[i as usize]));
                     painter.circle_stroke(p, 10.0, sel_stroke);
                     painter.circle_stroke(p, 11.5, Stroke::new(1.0, Color32::BLACK));
                 }
@@ -406,7 +409,11 @@ fn draw_labels(painter: &egui::Painter, loaded: &Loaded, t: &ScreenTransform, re
                 continue;
             }
             let r = Rect::from_center_size(p, sz + Vec2::new(6.0, 2.0));
-            boxes.push(LabelBox { min: [r.min.x, r.min.y], max: [r.max.x, r.max.y], priority: level.index() as f32 * 1e6 + width_px });
+            boxes.push(LabelBox {
+                min: [r.min.x, r.min.y],
+                max: [r.max.x, r.max.y],
+                priority: level.index() as f32 * 1e6 + width_px,
+            });
             cands.push((r, galley));
         }
     }

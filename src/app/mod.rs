@@ -25,7 +25,7 @@ use walkers::{Map, MapMemory, Tiles, lon_lat};
 use basemap::BasemapConfig;
 use i18n::Lang;
 use map::{Clicked, GridPlugin, HeatImage, Layers, MapEvents, Selection};
-use state::{Derived, DeriveJob, Detail, DetailJob, FilterState, Geometry, HeatJob, Indicator, LoadMsg, Loaded};
+use state::{DeriveJob, Derived, Detail, DetailJob, FilterState, Geometry, HeatJob, Indicator, LoadMsg, Loaded};
 use worker::Worker;
 
 /// What persists across restarts (old settings still load: every field has a default).
@@ -143,6 +143,7 @@ pub struct GridCentreApp {
     pub notice: Option<(String, bool)>,
     file_dialog: Option<Receiver<(FileRole, Option<PathBuf>)>>,
     last_view: Option<([f64; 2], [f64; 2], f64, egui::Vec2)>,
+    map_rect: Option<egui::Rect>,
 }
 
 /// Which input a picked or dropped file replaces.
@@ -223,6 +224,7 @@ impl GridCentreApp {
             notice: None,
             file_dialog: None,
             last_view: None,
+            map_rect: None,
         }
     }
 
@@ -242,9 +244,39 @@ impl GridCentreApp {
             || self.detail_pending.is_some()
     }
 
+    /// Where a WGS84 lon/lat is on screen in the last frame (tests and the frame benchmark).
+    pub fn screen_pos(&self, lon: f64, lat: f64) -> Option<egui::Pos2> {
+        let (vmin, vmax, _, size) = self.last_view?;
+        let rect = self.map_rect?;
+        let m = display_mercator(self.loaded()?.geometry.crs, lon, lat);
+        let scale = size.x as f64 / (vmax[0] - vmin[0]);
+        Some(rect.min + egui::vec2(((m[0] - vmin[0]) * scale) as f32, ((m[1] - vmin[1]) * scale) as f32))
+    }
+
+    /// True while the map flies to a search hit.
+    pub fn flying(&self) -> bool {
+        self.fly.is_some()
+    }
+
+    /// The heatmap raster on screen, if any.
+    pub fn heat_raster(&self) -> Option<&HeatRaster> {
+        self.heat.as_ref().map(|h| &h.raster)
+    }
+
+    /// Sets the map view (frame benchmark: pans and zooms as a user would).
+    pub fn set_view(&mut self, lon: f64, lat: f64, zoom: f64) {
+        self.fit_pending = false;
+        self.map_memory.center_at(lon_lat(lon, lat));
+        let _ = self.map_memory.set_zoom(zoom);
+    }
+
     /// The display coordinate system the basemap asks for.
     fn display_crs(&self) -> Crs {
-        if self.settings.basemap.kind != basemap::BasemapKind::None && self.settings.basemap.gcj02 { Crs::Gcj02 } else { Crs::Wgs84 }
+        if self.settings.basemap.kind != basemap::BasemapKind::None && self.settings.basemap.gcj02 {
+            Crs::Gcj02
+        } else {
+            Crs::Wgs84
+        }
     }
 
     /// Loads other data in the background (the current data stays on screen until it is ready).
@@ -256,7 +288,10 @@ impl GridCentreApp {
     /// Opens a file as grids or incidents, keeping the other input.
     pub fn open_file(&mut self, ctx: &egui::Context, path: PathBuf, role: Option<FileRole>) {
         let Some(role) = role.or_else(|| FileRole::of(&path)) else {
-            self.notice = Some((format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), path.display()), true));
+            self.notice = Some((
+                format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), path.display()),
+                true,
+            ));
             return;
         };
         let mut sources = match &self.data {
@@ -510,7 +545,9 @@ impl GridCentreApp {
     }
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
+        });
         if dropped.is_empty() {
             return;
         }
@@ -527,8 +564,10 @@ impl GridCentreApp {
             }
         }
         if !unknown.is_empty() {
-            self.notice =
-                Some((format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), unknown.join(", ")), true));
+            self.notice = Some((
+                format!("{}: {}", self.settings.lang.t("无法识别的文件类型", "unrecognised file type"), unknown.join(", ")),
+                true,
+            ));
         }
         self.selection = None;
         self.detail = None;
@@ -577,7 +616,10 @@ impl eframe::App for GridCentreApp {
             Data::Failed(e) => {
                 let e = e.clone();
                 egui::CentralPanel::default().show(ui, |ui| {
-                    ui.colored_label(theme::ALERT, format!("{}: {e}", self.settings.lang.t("无法加载数据", "Cannot load the data")));
+                    ui.colored_label(
+                        theme::ALERT,
+                        format!("{}: {e}", self.settings.lang.t("无法加载数据", "Cannot load the data")),
+                    );
                     if ui.button(self.settings.lang.t("打开示例数据", "Open the sample data")).clicked() {
                         self.start_load(&ctx, state::sample_sources());
                     }
@@ -632,7 +674,11 @@ impl GridCentreApp {
         let mut events = MapEvents::default();
         let b = l.geometry.bounds;
         let (lon, lat) = gridcentre_core::render::unmercator((b.0[0] + b.1[0]) / 2.0, (b.0[1] + b.1[1]) / 2.0);
-        let heat = self.heat.as_ref().map(|h| HeatImage { texture: h.texture.id(), min: h.raster.request.min, max: h.raster.request.max });
+        let heat = self.heat.as_ref().map(|h| HeatImage {
+            texture: h.texture.id(),
+            min: h.raster.request.min,
+            max: h.raster.request.max,
+        });
         let plugin = GridPlugin {
             loaded: l,
             classes: &self.classes.2,
@@ -654,6 +700,7 @@ impl GridCentreApp {
         self.hovered_incident = events.hovered_incident;
         self.pointer = events.pointer;
         self.last_view = events.view;
+        self.map_rect = Some(response.rect);
         if response.dragged() || response.hovered() && ui.input(|i| i.smooth_scroll_delta != egui::Vec2::ZERO) {
             self.fly = None;
         }

@@ -29,7 +29,11 @@ fn level_name(lang: Lang, lv: Level) -> &'static str {
 
 /// A unit row's display name ("unassigned" has none in the data).
 fn row_name(lang: Lang, row: &UnitRow) -> String {
-    if row.unit.is_none() && row.code == "unassigned" { lang.t("未落入网格", "Unassigned").to_string() } else { row.name.clone() }
+    if row.unit.is_none() && row.code == "unassigned" {
+        lang.t("未落入网格", "Unassigned").to_string()
+    } else {
+        row.name.clone()
+    }
 }
 
 impl GridCentreApp {
@@ -81,7 +85,11 @@ impl GridCentreApp {
                     self.settings.dark = !self.settings.dark;
                     theme::apply_visuals(ui.ctx(), self.settings.dark);
                 }
-                let wall = if self.settings.wall { lang.t("退出大屏", "Leave wall mode") } else { lang.t("大屏模式", "Wall mode") };
+                let wall = if self.settings.wall {
+                    lang.t("退出大屏", "Leave wall mode")
+                } else {
+                    lang.t("大屏模式", "Wall mode")
+                };
                 if ui.button(wall).on_hover_text("F11").clicked() {
                     self.toggle_wall(&ctx);
                 }
@@ -228,7 +236,12 @@ impl GridCentreApp {
             (lang.t("受理数", "Accepted"), c.accepted.to_string(), None, false),
             (lang.t("办结数", "Closed"), c.closed.to_string(), None, false),
             (lang.t("办结率", "Completion"), pct(f.completion_rate), Some(format!("{}/{}", c.closed, c.accepted)), false),
-            (lang.t("按期办结率", "On time"), pct(f.on_time_rate), Some(format!("{}/{}", c.closed_on_time, c.with_deadline)), false),
+            (
+                lang.t("按期办结率", "On time"),
+                pct(f.on_time_rate),
+                Some(format!("{}/{}", c.closed_on_time, c.with_deadline)),
+                false,
+            ),
             (
                 lang.t("超期数", "Overdue"),
                 c.overdue().to_string(),
@@ -262,12 +275,15 @@ impl GridCentreApp {
         let mut pick = self.settings.wall_district.clone();
         ui.horizontal(|ui| {
             let title = chosen.map_or(lang.t("全市", "City").to_string(), |u| names[u].1.clone());
-            egui::ComboBox::from_id_salt("wall-centre").selected_text(RichText::new(&title).size(22.0).strong()).show_ui(ui, |ui| {
-                ui.selectable_value(&mut pick, None, lang.t("全市", "City"));
-                for (code, name) in &names {
-                    ui.selectable_value(&mut pick, Some(code.clone()), name);
-                }
-            });
+            egui::ComboBox::from_id_salt("wall-centre").selected_text(RichText::new(&title).size(22.0).strong()).show_ui(
+                ui,
+                |ui| {
+                    ui.selectable_value(&mut pick, None, lang.t("全市", "City"));
+                    for (code, name) in &names {
+                        ui.selectable_value(&mut pick, Some(code.clone()), name);
+                    }
+                },
+            );
             let Some(row) = row else { return };
             let c = &row.counts;
             let f = &row.figures;
@@ -391,9 +407,8 @@ impl GridCentreApp {
             ui.add(egui::Slider::new(&mut ly.heat_intensity, 0.2..=5.0).logarithmic(true).text(lang.t("强度", "intensity")));
         }
         ui.separator();
-        ui.label(RichText::new(lang.t("底图", "Basemap")).strong());
         let mut cfg = self.settings.basemap.clone();
-        egui::ComboBox::from_id_salt("basemap-kind").selected_text(cfg.kind.label(lang == Lang::Zh)).show_ui(ui, |ui| {
+        egui::ComboBox::from_label(lang.t("底图", "Basemap")).selected_text(cfg.kind.label(lang == Lang::Zh)).show_ui(ui, |ui| {
             for k in BasemapKind::ALL {
                 ui.selectable_value(&mut cfg.kind, k, k.label(lang == Lang::Zh));
             }
@@ -421,14 +436,20 @@ impl GridCentreApp {
                     }
                 }
             });
-            ui.add(egui::TextEdit::singleline(&mut cfg.attribution).hint_text(lang.t("版权说明 (显示在地图角落)", "Attribution (shown on the map)")));
+            ui.add(
+                egui::TextEdit::singleline(&mut cfg.attribution)
+                    .hint_text(lang.t("版权说明 (显示在地图角落)", "Attribution (shown on the map)")),
+            );
             ui.checkbox(&mut cfg.gcj02, lang.t("底图为 GCJ-02 (高德/腾讯)", "Basemap is GCJ-02 (Amap/Tencent)"));
             ui.add(egui::Slider::new(&mut cfg.opacity, 0.1..=1.0).text(lang.t("不透明度", "opacity")));
             if let Some(e) = &self.basemap_error {
                 ui.colored_label(theme::ALERT, e);
             }
             if cfg.kind == BasemapKind::Xyz {
-                ui.label(RichText::new(lang.t("仅在填写地址后访问该服务器", "Only this server is contacted, and only once set")).weak());
+                ui.label(
+                    RichText::new(lang.t("仅在填写地址后访问该服务器", "Only this server is contacted, and only once set"))
+                        .weak(),
+                );
             }
         }
         self.settings.basemap = cfg;
@@ -599,80 +620,83 @@ impl GridCentreApp {
             .pivot(Align2::LEFT_BOTTOM)
             .fixed_pos(map_rect.left_bottom() + egui::vec2(12.0, -12.0))
             .show(ui.ctx(), |ui| {
-            egui::Frame::popup(ui.style()).show(ui, |ui| {
-                if ly.choropleth {
-                    ui.strong(ind.label(lang));
-                    let n = breaks.len() + 1;
-                    for k in 0..n {
-                        let lo = if k == 0 { None } else { breaks.get(k - 1).copied() };
-                        let hi = breaks.get(k).copied();
-                        let text = match (lo, hi) {
-                            (None, Some(h)) => format!("< {}", ind.format(Some(h))),
-                            (Some(l), Some(h)) => format!("{} – {}", ind.format(Some(l)), ind.format(Some(h))),
-                            (Some(l), None) => format!("≥ {}", ind.format(Some(l))),
-                            (None, None) => lang.t("全部", "all").to_string(),
-                        };
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    if ly.choropleth {
+                        ui.strong(ind.label(lang));
+                        let n = breaks.len() + 1;
+                        for k in 0..n {
+                            let lo = if k == 0 { None } else { breaks.get(k - 1).copied() };
+                            let hi = breaks.get(k).copied();
+                            let text = match (lo, hi) {
+                                (None, Some(h)) => format!("< {}", ind.format(Some(h))),
+                                (Some(l), Some(h)) => format!("{} – {}", ind.format(Some(l)), ind.format(Some(h))),
+                                (Some(l), None) => format!("≥ {}", ind.format(Some(l))),
+                                (None, None) => lang.t("全部", "all").to_string(),
+                            };
+                            ui.horizontal(|ui| {
+                                swatch(ui, palette[k.min(4)], false);
+                                ui.label(text);
+                            });
+                        }
                         ui.horizontal(|ui| {
-                            swatch(ui, palette[k.min(4)], false);
-                            ui.label(text);
+                            swatch(ui, theme::NO_DATA, false);
+                            ui.label(lang.t("无数据", "no data"));
                         });
                     }
-                    ui.horizontal(|ui| {
-                        swatch(ui, theme::NO_DATA, false);
-                        ui.label(lang.t("无数据", "no data"));
-                    });
-                }
-                if ly.points {
-                    ui.separator();
-                    match ly.point_colour {
-                        PointColour::Category => {
-                            let names = &l.ds.incidents.categories.names;
-                            for (k, n) in names.iter().enumerate().take(theme::CATEGORY.len() - 1) {
-                                ui.horizontal(|ui| {
-                                    swatch(ui, theme::CATEGORY[k], true);
-                                    ui.label(n);
-                                });
+                    if ly.points {
+                        ui.separator();
+                        match ly.point_colour {
+                            PointColour::Category => {
+                                let names = &l.ds.incidents.categories.names;
+                                for (k, n) in names.iter().enumerate().take(theme::CATEGORY.len() - 1) {
+                                    ui.horizontal(|ui| {
+                                        swatch(ui, theme::CATEGORY[k], true);
+                                        ui.label(n);
+                                    });
+                                }
+                                if names.len() >= theme::CATEGORY.len() {
+                                    ui.horizontal(|ui| {
+                                        swatch(ui, theme::CATEGORY[theme::CATEGORY.len() - 1], true);
+                                        ui.label(lang.t("其他", "other"));
+                                    });
+                                }
                             }
-                            if names.len() >= theme::CATEGORY.len() {
-                                ui.horizontal(|ui| {
-                                    swatch(ui, theme::CATEGORY[theme::CATEGORY.len() - 1], true);
-                                    ui.label(lang.t("其他", "other"));
-                                });
-                            }
-                        }
-                        PointColour::Status => {
-                            for s in Status::ALL {
-                                ui.horizontal(|ui| {
-                                    swatch(ui, theme::STATUS[s as usize], true);
-                                    ui.label(status_label(lang, s));
-                                });
+                            PointColour::Status => {
+                                for s in Status::ALL {
+                                    ui.horizontal(|ui| {
+                                        swatch(ui, theme::STATUS[s as usize], true);
+                                        ui.label(status_label(lang, s));
+                                    });
+                                }
                             }
                         }
+                        ui.horizontal(|ui| {
+                            let (r, _) = ui.allocate_exact_size(egui::vec2(18.0, 14.0), egui::Sense::hover());
+                            ui.painter().circle_stroke(r.center(), 6.0, egui::Stroke::new(2.0, theme::ALERT));
+                            ui.label(lang.t("超期未结", "overdue, open"));
+                        });
                     }
-                    ui.horizontal(|ui| {
-                        let (r, _) = ui.allocate_exact_size(egui::vec2(18.0, 14.0), egui::Sense::hover());
-                        ui.painter().circle_stroke(r.center(), 6.0, egui::Stroke::new(2.0, theme::ALERT));
-                        ui.label(lang.t("超期未结", "overdue, open"));
-                    });
-                }
-                if ly.heatmap {
-                    ui.separator();
-                    ui.label(lang.t("热力: 事件密度", "Heat: incident density"));
-                    let (r, _) = ui.allocate_exact_size(egui::vec2(140.0, 10.0), egui::Sense::hover());
-                    for k in 0..28 {
-                        let c = gridcentre_core::layers::heat_color((k as f32 + 0.5) / 28.0);
-                        let x0 = r.left() + r.width() * k as f32 / 28.0;
-                        let seg = egui::Rect::from_min_max(egui::pos2(x0, r.top()), egui::pos2(x0 + r.width() / 28.0 + 0.5, r.bottom()));
-                        ui.painter().rect_filled(seg, 0.0, Color32::from_rgba_unmultiplied(c[0], c[1], c[2], c[3]));
+                    if ly.heatmap {
+                        ui.separator();
+                        ui.label(lang.t("热力: 事件密度", "Heat: incident density"));
+                        let (r, _) = ui.allocate_exact_size(egui::vec2(140.0, 10.0), egui::Sense::hover());
+                        for k in 0..28 {
+                            let c = gridcentre_core::layers::heat_color((k as f32 + 0.5) / 28.0);
+                            let x0 = r.left() + r.width() * k as f32 / 28.0;
+                            let seg = egui::Rect::from_min_max(
+                                egui::pos2(x0, r.top()),
+                                egui::pos2(x0 + r.width() / 28.0 + 0.5, r.bottom()),
+                            );
+                            ui.painter().rect_filled(seg, 0.0, Color32::from_rgba_unmultiplied(c[0], c[1], c[2], c[3]));
+                        }
+                        ui.horizontal(|ui| {
+                            ui.label(RichText::new(lang.t("低", "low")).small());
+                            ui.add_space(100.0);
+                            ui.label(RichText::new(lang.t("高", "high")).small());
+                        });
                     }
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(lang.t("低", "low")).small());
-                        ui.add_space(100.0);
-                        ui.label(RichText::new(lang.t("高", "high")).small());
-                    });
-                }
+                });
             });
-        });
     }
 
     pub(super) fn attribution_ui(&self, ui: &mut egui::Ui, map_rect: egui::Rect) {
@@ -683,7 +707,10 @@ impl GridCentreApp {
         let text = if text.is_empty() { self.settings.basemap.location.trim() } else { text };
         let painter = ui.painter();
         let galley = painter.layout_no_wrap(text.to_string(), egui::FontId::proportional(11.0), Color32::from_gray(20));
-        let r = egui::Rect::from_min_size(map_rect.right_bottom() - galley.size() - egui::vec2(10.0, 6.0), galley.size() + egui::vec2(8.0, 4.0));
+        let r = egui::Rect::from_min_size(
+            map_rect.right_bottom() - galley.size() - egui::vec2(10.0, 6.0),
+            galley.size() + egui::vec2(8.0, 4.0),
+        );
         painter.rect_filled(r, 2.0, Color32::from_white_alpha(200));
         painter.galley(r.min + egui::vec2(4.0, 2.0), galley, Color32::from_gray(20));
     }
@@ -728,7 +755,11 @@ fn detail_ui(ui: &mut egui::Ui, lang: Lang, l: &Loaded, d: &super::state::Detail
             let (r, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
             ui.painter().rect_filled(r, 2.0, ui.visuals().faint_bg_color);
             let k = l.ds.incidents.categories.get(&c.category).map_or(7, |k| (k as usize).min(7));
-            ui.painter().rect_filled(egui::Rect::from_min_size(r.min, egui::vec2(r.width() * frac, r.height())), 2.0, theme::CATEGORY[k]);
+            ui.painter().rect_filled(
+                egui::Rect::from_min_size(r.min, egui::vec2(r.width() * frac, r.height())),
+                2.0,
+                theme::CATEGORY[k],
+            );
             ui.label(format!("{} · {}", c.counts.accepted, pct(c.figures.completion_rate)));
         });
     }

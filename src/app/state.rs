@@ -164,8 +164,10 @@ impl Geometry {
                 max[k] = max[k].max(v[k]);
             }
         }
-        let outlines: Vec<Outlines> =
-            [Level::Grid, Level::Community, Level::Street, Level::District].iter().map(|&l| unit_outlines(&ds.layer, l, crs)).collect();
+        let outlines: Vec<Outlines> = [Level::Grid, Level::Community, Level::Street, Level::District]
+            .iter()
+            .map(|&l| unit_outlines(&ds.layer, l, crs))
+            .collect();
         let typical_width = outlines
             .iter()
             .map(|o| {

@@ -1,0 +1,152 @@
+//! Headless frame-time benchmark of the dashboard: the real app in egui_kittest (no window, no
+//! GPU) on a generated city, timing each frame's CPU work as eframe does it (the app's UI pass
+//! plus egui's tessellation of what it painted) while panning, zooming, switching the indicator,
+//! changing the filter and with the heatmap on.
+//!
+//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N]`
+//! (defaults: 10,000 grids, 1,000,000 incidents, 120 frames per scenario; the city is generated
+//! once into target/bench-data/, shared with the core's pipeline benchmark).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use gridcentre::app::GridCentreApp;
+use gridcentre::app::state::{FilterState, Indicator, Loaded};
+use gridcentre_core::crs::Crs;
+use gridcentre_core::pipeline::{Sources, load};
+use gridcentre_core::render::unmercator;
+use gridcentre_core::sample::{SampleOptions, write_sample};
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One frame: the UI pass, then tessellation of its shapes (what eframe does before the GPU).
+fn frame(h: &mut Harness<'static, GridCentreApp>) -> Duration {
+    let t = Instant::now();
+    h.step();
+    let out = h.output();
+    let ctx = h.ctx.clone();
+    let prims = ctx.tessellate(out.shapes.clone(), out.pixels_per_point);
+    std::hint::black_box(prims.len());
+    t.elapsed()
+}
+
+struct Stats {
+    name: &'static str,
+    times: Vec<Duration>,
+}
+
+impl Stats {
+    fn print(&self) {
+        let mut ms: Vec<f64> = self.times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let q = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+        let over = ms.iter().filter(|m| **m > 16.0).count();
+        println!(
+            "| {:<34} | {:>6} | {:>7.2} | {:>7.2} | {:>7.2} | {:>5} |",
+            self.name,
+            ms.len(),
+            q(0.5),
+            q(0.95),
+            ms[ms.len() - 1],
+            over
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let grids = arg(&args, "--grids", 10_000);
+    let incidents = arg(&args, "--incidents", 1_000_000);
+    let frames = arg(&args, "--frames", 120);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(format!("target/bench-data/g{grids}_i{incidents}"));
+    let (gpath, ipath) = (dir.join("grids.geojson"), dir.join("incidents.csv"));
+    if !gpath.exists() || !ipath.exists() {
+        let opts = SampleOptions { grids, incidents, bad_rows: false, ..SampleOptions::default() };
+        write_sample(&dir, &opts).unwrap();
+    }
+    let t = Instant::now();
+    let sources = Sources { grids: gpath, incidents: Some(ipath), ..Sources::default() };
+    let ds = load(&sources, &mut |_| {}).unwrap();
+    let loaded = Loaded::compute(ds, &FilterState::default(), Crs::Wgs84, sources).unwrap();
+    let (n_grids, n_inc) = (loaded.ds.layer.grids.len(), loaded.ds.incidents.len());
+    let bounds = loaded.geometry.bounds;
+    println!("city: {n_grids} grids, {n_inc} incidents; load + derive + geometry {:.2} s", t.elapsed().as_secs_f64());
+
+    let mut h = Harness::builder()
+        .with_size([1600.0, 950.0])
+        .with_max_steps(1_000_000)
+        .build_eframe(move |cc| GridCentreApp::from_loaded(&cc.egui_ctx, loaded));
+    for _ in 0..5 {
+        frame(&mut h);
+    }
+    let centre = unmercator((bounds.0[0] + bounds.1[0]) / 2.0, (bounds.0[1] + bounds.1[1]) / 2.0);
+    let span = unmercator(bounds.1[0], bounds.1[1]).0 - unmercator(bounds.0[0], bounds.0[1]).0;
+    let mut results = Vec::new();
+
+    // Pan across the city at three zooms: whole city, streets, grids (points drawn one by one).
+    for (name, zoom) in
+        [("pan, whole city (zoom 11)", 11.0), ("pan, streets (zoom 14)", 14.0), ("pan, grids + points (zoom 16.5)", 16.5)]
+    {
+        let mut times = Vec::new();
+        for k in 0..frames {
+            let f = k as f64 / frames as f64 - 0.5;
+            let step = span / 2f64.powf(zoom - 11.0) * 0.6;
+            h.state_mut().set_view(centre.0 + f * step, centre.1 + f * step * 0.4, zoom);
+            times.push(frame(&mut h));
+        }
+        results.push(Stats { name, times });
+    }
+    // Zoom in and out over the middle.
+    let mut times = Vec::new();
+    for k in 0..frames {
+        let f = (k as f64 / frames as f64 * std::f64::consts::PI * 2.0).sin();
+        h.state_mut().set_view(centre.0, centre.1, 13.5 + 3.0 * f);
+        times.push(frame(&mut h));
+    }
+    results.push(Stats { name: "zoom 10.5 ↔ 16.5", times });
+    // Switching the choropleth indicator: the frame that recolours.
+    h.state_mut().set_view(centre.0, centre.1, 12.0);
+    let mut times = Vec::new();
+    for k in 0..frames.min(60) {
+        h.state_mut().settings.indicator = Indicator::ALL[k % Indicator::ALL.len()];
+        times.push(frame(&mut h));
+    }
+    results.push(Stats { name: "indicator switch (recolour frame)", times });
+    // A filter change: frames keep coming while the tables and points recompute off-thread.
+    let mut times = Vec::new();
+    let t = Instant::now();
+    h.state_mut().settings.filter.categories = vec!["城建物业".into()];
+    frame(&mut h);
+    while h.state().busy() {
+        times.push(frame(&mut h));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let filter_s = t.elapsed().as_secs_f64();
+    results.push(Stats { name: "frames during a filter recompute", times });
+    // Heatmap on: panning while rasters are recomputed in the background.
+    h.state_mut().settings.filter.categories.clear();
+    while h.state().busy() {
+        frame(&mut h);
+    }
+    h.state_mut().settings.layers.heatmap = true;
+    let mut times = Vec::new();
+    for k in 0..frames {
+        let f = k as f64 / frames as f64 - 0.5;
+        h.state_mut().set_view(centre.0 + f * span * 0.3, centre.1, 12.5 + f);
+        times.push(frame(&mut h));
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    results.push(Stats { name: "pan + zoom with heatmap", times });
+
+    println!("\n| scenario | frames | p50 ms | p95 ms | max ms | >16 ms |\n|---|---|---|---|---|---|");
+    for r in &results {
+        r.print();
+    }
+    println!("\nfilter change to results on screen: {filter_s:.2} s (UI never waited)");
+}
