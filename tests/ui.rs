@@ -130,13 +130,40 @@ fn clicking_the_map_selects_the_grid_under_the_pointer() {
 }
 
 #[test]
+fn zoomed_in_a_click_on_a_point_shows_the_incident_and_leads_to_its_grid() {
+    let mut h = harness();
+    let (i, lon, lat) = {
+        let inc = &h.state().loaded().unwrap().ds.incidents;
+        let i = (0..inc.len()).find(|&i| inc.has_location(i)).unwrap();
+        (i as u32, inc.lon[i], inc.lat[i])
+    };
+    h.state_mut().set_view(lon, lat, 17.5);
+    h.run();
+    let p = h.state().screen_pos(lon, lat).unwrap();
+    h.hover_at(p);
+    h.run();
+    h.drag_at(p);
+    h.drop_at(p);
+    settle(&mut h);
+    let Some(Selection::Incident(j)) = h.state().selection else { panic!("{:?}", h.state().selection) };
+    let inc = &h.state().loaded().unwrap().ds.incidents;
+    // The one under the pointer (or one at the very same place).
+    assert!(j == i || (inc.lon[j as usize] - lon).abs() < 1e-6 && (inc.lat[j as usize] - lat).abs() < 1e-6);
+    let id = inc.id[j as usize].clone();
+    h.get_by_label(&format!("事件 {id}"));
+    h.get_by_label("查看网格").click();
+    settle(&mut h);
+    assert!(matches!(h.state().selection, Some(Selection::Unit(Level::Grid, _))));
+}
+
+#[test]
 fn search_finds_a_grid_by_code_and_flies_to_it() {
     let mut h = harness();
     let (code, name) = {
         let g = &h.state().loaded().unwrap().ds.layer.grids[100];
         (g.code.clone(), g.name.clone())
     };
-    let zoom_before = h.state().loaded().map(|_| ()).and(h.state().screen_pos(130.3, 46.8)).unwrap();
+    let zoom_before = h.state().screen_pos(130.3, 46.8).unwrap();
     let field = h.get_by_role(egui::accesskit::Role::TextInput);
     field.focus();
     field.type_text(&code);

@@ -239,6 +239,9 @@ impl Plugin for GridPlugin<'_> {
         };
         let ring = Stroke::new(1.0, if self.dark { Color32::from_gray(20) } else { Color32::WHITE });
         let mut cluster_hits: Vec<(Pos2, f32, [f64; 2])> = Vec::new();
+        // Points drawn on their own below the fine zoom (clusters of one): only these, and every
+        // point at the fine zoom, can be hovered or clicked; a point hidden in a cluster cannot.
+        let mut singles: Vec<Pos2> = Vec::new();
         if self.layers.points && !points.is_empty() {
             if zoom >= FINE_LEVEL as f64 {
                 for j in points.points_in(vmin, vmax) {
@@ -270,6 +273,7 @@ impl Plugin for GridPlugin<'_> {
                             painter.circle_stroke(p, POINT_R + 2.5, Stroke::new(2.0, theme::ALERT));
                         }
                         painter.circle(p, POINT_R, colour, ring);
+                        singles.push(p);
                         continue;
                     }
                     // A light disc sized by count, ringed in the commonest category or status,
@@ -325,8 +329,12 @@ impl Plugin for GridPlugin<'_> {
         }
 
         // Hover and click. A point within a few pixels wins over the grid under it.
+        let fine = zoom >= FINE_LEVEL as f64;
         let near_point = |p: Pos2| -> Option<u32> {
             if !self.layers.points || points.is_empty() {
+                return None;
+            }
+            if !fine && !singles.iter().any(|s| s.distance(p) <= PICK_PX) {
                 return None;
             }
             let (a, b) = t.rect(Rect::from_center_size(p, Vec2::splat(2.0 * PICK_PX)));
@@ -346,9 +354,7 @@ impl Plugin for GridPlugin<'_> {
         if let Some(p) = response.hover_pos() {
             self.events.pointer = Some(t.lon_lat(p));
             self.events.hovered_grid = grid_at(p);
-            if zoom >= 12.0 {
-                self.events.hovered_incident = near_point(p);
-            }
+            self.events.hovered_incident = near_point(p);
         }
         if response.clicked()
             && let Some(p) = response.interact_pointer_pos()

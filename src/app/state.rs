@@ -250,12 +250,15 @@ impl Loaded {
         (values.iter().map(|v| class_of(*v, &breaks)).collect(), breaks)
     }
 
-    /// "District / street / community" above a unit.
+    /// "District / street / community" above a unit (the city and the unit itself left out).
     pub fn path(&self, level: Level, unit: u32) -> String {
         let layer = &self.ds.layer;
-        let mut names: Vec<String> =
-            layer.ancestors(level, unit).iter().skip(1).map(|(lv, u)| layer.units(*lv)[*u as usize].name.clone()).collect();
-        names.reverse();
+        let names: Vec<&str> = layer
+            .ancestors(level, unit)
+            .iter()
+            .filter(|(lv, _)| *lv != Level::City && *lv != level)
+            .map(|(lv, u)| layer.units(*lv)[*u as usize].name.as_str())
+            .collect();
         names.join(" / ")
     }
 }
