@@ -202,6 +202,14 @@ impl Plugin for GridPlugin<'_> {
             }
         }
         painter.add(Shape::mesh(mesh));
+        // Heatmap: one texture, placed by its Mercator rectangle (it follows pan and zoom).
+        if self.layers.heatmap
+            && let Some(h) = self.heat
+        {
+            let r = Rect::from_min_max(t.apply(h.min), t.apply(h.max));
+            painter.image(h.texture, r, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)), Color32::WHITE);
+        }
+
         painter.extend(lines);
 
         // Community, street and district outlines above the grids, each where it helps.
@@ -220,14 +228,6 @@ impl Plugin for GridPlugin<'_> {
                     painter.add(Shape::line(ring.iter().map(|p| t.apply(*p)).collect(), stroke));
                 }
             }
-        }
-
-        // Heatmap: one texture, placed by its Mercator rectangle (it follows pan and zoom).
-        if self.layers.heatmap
-            && let Some(h) = self.heat
-        {
-            let r = Rect::from_min_max(t.apply(h.min), t.apply(h.max));
-            painter.image(h.texture, r, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)), Color32::WHITE);
         }
 
         // Incident points: clusters below the fine zoom, single points at and above it.
