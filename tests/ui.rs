@@ -40,6 +40,16 @@ fn settle(h: &mut Harness<'static, GridCentreApp>) {
     panic!("background work did not finish");
 }
 
+/// Moves the pointer to a WGS84 place on the map, clicks there, and waits for what follows.
+fn click_map_at(h: &mut Harness<'static, GridCentreApp>, lon: f64, lat: f64) {
+    let p = h.state().screen_pos(lon, lat).unwrap();
+    h.hover_at(p);
+    h.run();
+    h.drag_at(p);
+    h.drop_at(p);
+    settle(h);
+}
+
 #[test]
 fn it_opens_in_chinese_with_the_city_figures_and_switches_to_english_and_back() {
     let mut h = harness();
@@ -118,12 +128,7 @@ fn clicking_the_map_selects_the_grid_under_the_pointer() {
         let (lon, lat) = gridcentre_core::render::unmercator(a[0], a[1]);
         (g, lon, lat)
     };
-    let p = h.state().screen_pos(lon, lat).unwrap();
-    h.hover_at(p);
-    h.run();
-    h.drag_at(p);
-    h.drop_at(p);
-    settle(&mut h);
+    click_map_at(&mut h, lon, lat);
     assert_eq!(h.state().selection, Some(Selection::Unit(Level::Grid, g)));
     let name = h.state().loaded().unwrap().ds.layer.grids[g as usize].name.clone();
     assert!(h.query_all_by_label(&name).count() >= 1, "the side panel shows {name}");
@@ -139,12 +144,7 @@ fn zoomed_in_a_click_on_a_point_shows_the_incident_and_leads_to_its_grid() {
     };
     h.state_mut().set_view(lon, lat, 17.5);
     h.run();
-    let p = h.state().screen_pos(lon, lat).unwrap();
-    h.hover_at(p);
-    h.run();
-    h.drag_at(p);
-    h.drop_at(p);
-    settle(&mut h);
+    click_map_at(&mut h, lon, lat);
     let Some(Selection::Incident(j)) = h.state().selection else { panic!("{:?}", h.state().selection) };
     let inc = &h.state().loaded().unwrap().ds.incidents;
     // The one under the pointer (or one at the very same place).
