@@ -348,6 +348,43 @@ mod tests {
         assert!(MbTilesReader::open(&dir.path().join("tiles")).is_err());
     }
 
+    /// A real 4 × 4 RGB PNG.
+    const PNG: [u8; 73] = [
+        137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 4, 0, 0, 0, 4, 8, 2, 0, 0, 0, 38, 147, 9, 41, 0,
+        0, 0, 16, 73, 68, 65, 84, 120, 156, 99, 48, 72, 152, 0, 71, 12, 196, 113, 0, 206, 67, 18, 1, 181, 231, 162, 114, 0, 0, 0,
+        0, 73, 69, 78, 68, 174, 66, 96, 130,
+    ];
+
+    #[test]
+    fn a_folder_tile_is_decoded_in_the_background_and_lends_itself_to_deeper_zooms() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let tdir = dir.path().join("11/1766");
+        std::fs::create_dir_all(&tdir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(tdir.join("722.png"), PNG).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(tdir.join("723.png"), b"not an image").unwrap_or_else(|e| panic!("{e}"));
+        let reader = FolderReader::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let mut tiles = LocalTiles::new(reader, egui::Context::default());
+        let id = TileId { x: 1766, y: 722, zoom: 11 };
+        assert!(tiles.at(id).is_none(), "not loaded yet: requested");
+        let _ = tiles.at(TileId { x: 1766, y: 723, zoom: 11 });
+        let mut piece = None;
+        for _ in 0..500 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            piece = tiles.at(id);
+            if piece.is_some() && tiles.last_error.is_some() {
+                break;
+            }
+        }
+        let piece = piece.unwrap_or_else(|| panic!("tile never arrived"));
+        assert!(matches!(piece.tile, Tile::Raster(_)));
+        assert_eq!(piece.uv, Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)));
+        // Zoom 13 has no tiles: the zoom-11 tile is drawn, its matching sixteenth.
+        let deeper = tiles.at(TileId { x: 1766 * 4 + 1, y: 722 * 4 + 2, zoom: 13 }).unwrap_or_else(|| panic!("over-zoom"));
+        assert_eq!(deeper.uv, Rect::from_min_max(pos2(0.25, 0.5), pos2(0.5, 0.75)));
+        // The broken file is reported, not fatal.
+        assert!(tiles.last_error.as_deref().is_some_and(|e| e.contains("11/1766/723")), "{:?}", tiles.last_error);
+    }
+
     #[test]
     fn configuration_errors_are_named() {
         let ctx = egui::Context::default();
