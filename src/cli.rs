@@ -1,4 +1,4 @@
-//! The command line: `stats`, `assign`, `check` and `gen-sample` run headless on the same core
+//! The command line: `stats`, `report`, `assign`, `check` and `gen-sample` run headless on the same core
 //! the dashboard uses. Load reports and progress go to stderr; results go to `--out` or stdout.
 
 use std::io::Write;
@@ -8,9 +8,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use gridcentre_core::analysis::Measure;
+use gridcentre_core::bundle::{self, ReportSpec};
 use gridcentre_core::crs::Crs;
 use gridcentre_core::export::{TableFormat, table_csv, table_json, write_assigned, write_table};
 use gridcentre_core::fields::{GridField, IncidentField, parse_mapping};
+use gridcentre_core::lang::Lang;
 use gridcentre_core::load::{GridOptions, IncidentOptions};
 use gridcentre_core::model::Level;
 use gridcentre_core::pipeline::{Dataset, Sources, Stage, load};
@@ -39,6 +42,9 @@ pub enum Command {
     Assign(AssignArgs),
     /// Prints the load reports; exits non-zero when an input cannot be used.
     Check(InputArgs),
+    /// Writes a report folder: key charts (PNG, SVG), the centre table (CSV, XLSX) and a
+    /// printable HTML page, with the same figures the dashboard shows for the same filter.
+    Report(ReportArgs),
     /// Generates a sample city (grids inside Jiamusi's urban districts and a year of incidents).
     GenSample(GenSampleArgs),
 }
@@ -104,6 +110,9 @@ pub struct FilterArgs {
     /// Use the should-close (应结案数) basis for completion and on-time rates
     #[arg(long)]
     pub should_close: bool,
+    /// Only inside this district, street or community (code or name): its units and incidents
+    #[arg(long, value_name = "CODE|NAME")]
+    pub within: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +130,33 @@ pub struct StatsArgs {
     /// Output file (default: stdout; xlsx needs a file)
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The units compared: grid, community, street or district (default: one level below
+    /// --within, else district)
+    #[arg(long)]
+    pub level: Option<Level>,
+    /// What the ranking chart ranks by (completion_rate, on_time_rate, overdue, satisfaction_rate, accepted …)
+    #[arg(long, default_value = "completion_rate")]
+    pub rank_by: Measure,
+    /// Units in the ranking and on-time charts
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Language of titles and labels: zh or en
+    #[arg(long, default_value = "zh")]
+    pub lang: Lang,
+    /// Output folder (created; an existing non-empty folder needs --force)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write into a folder that already has files, replacing the report's files
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +206,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Assign(a)) => assign(&a),
         Some(Command::Check(a)) => check(&a),
         Some(Command::GenSample(a)) => gen_sample(&a),
+        Some(Command::Report(a)) => report(&a),
         Some(Command::Open(a)) => a.sources().and_then(open_dashboard),
         None => open_dashboard(crate::app::state::sample_sources()),
     };
@@ -272,6 +309,17 @@ impl FilterArgs {
         Ok(cfg)
     }
 
+    /// The unit named by --within, searched from districts down.
+    pub fn within(&self, ds: &Dataset) -> Result<Option<(Level, u32)>> {
+        let Some(w) = self.within.as_deref() else { return Ok(None) };
+        for level in [Level::District, Level::Street, Level::Community] {
+            if let Some(u) = ds.layer.find(level, w) {
+                return Ok(Some((level, u)));
+            }
+        }
+        bail!("--within '{w}' is no district, street or community code or name in the grid layer")
+    }
+
     /// The as-of time: given, or the latest time in the data (the export's own time).
     pub fn as_of(&self, ds: &Dataset) -> Result<i64> {
         if let Some(t) = &self.as_of {
@@ -282,10 +330,11 @@ impl FilterArgs {
 }
 
 fn stats(a: &StatsArgs) -> Result<ExitCode> {
-    let filter = a.filter.filter()?;
+    let mut filter = a.filter.filter()?;
     let cfg = a.filter.config()?;
     let ds = a.input.load()?;
     let as_of = a.filter.as_of(&ds)?;
+    filter.unit = a.filter.within(&ds)?;
     let table = unit_table(&ds, a.level, &filter, &cfg, as_of)?;
     if !a.input.quiet {
         eprintln!("as of {}; {}", table.as_of, table.definition);
@@ -308,6 +357,26 @@ fn stats(a: &StatsArgs) -> Result<ExitCode> {
             out.write_all(text.trim_start_matches('\u{feff}').as_bytes())?;
             out.flush()?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(a: &ReportArgs) -> Result<ExitCode> {
+    let filter = a.filter.filter()?;
+    let config = a.filter.config()?;
+    let ds = a.input.load()?;
+    let as_of_ms = a.filter.as_of(&ds)?;
+    let scope = a.filter.within(&ds)?;
+    let level = a.level.unwrap_or_else(|| scope.and_then(|(l, _)| l.child()).unwrap_or(Level::District));
+    if let Some((l, _)) = scope
+        && level >= l
+    {
+        bail!("--level {level} is not below the --within unit ({l})");
+    }
+    let spec = ReportSpec { level, scope, filter, config, as_of_ms, lang: a.lang, rank_by: a.rank_by, top: a.top };
+    let files = bundle::write(&ds, &spec, &a.out, a.force)?;
+    if !a.input.quiet {
+        eprintln!("wrote {} files to {} (open index.html)", files.len(), a.out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

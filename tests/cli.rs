@@ -126,3 +126,40 @@ fn gen_sample_makes_a_city_that_check_accepts() {
     let out = gridcentre(&["check", "--grids", &g, "--incidents", &i]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn report_writes_a_bundle_whose_table_is_what_stats_prints_for_the_same_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("向阳区报告");
+    let common =
+        ["--grids", GRIDS, "--incidents", INCIDENTS, "--as-of", "2026-11-01", "--from", "2026-06-01", "--to", "2026-08-31"];
+    let mut args = vec!["report", "-q"];
+    args.extend(common);
+    args.extend(["--within", "向阳区", "--category", "民生服务", "--out", out_dir.to_str().unwrap()]);
+    let out = gridcentre(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv_path = dir.path().join("streets.csv");
+    let mut stats = vec!["stats", "-q"];
+    stats.extend(common);
+    stats.extend(["--within", "230803", "--category", "民生服务", "--level", "street", "--out", csv_path.to_str().unwrap()]);
+    let s = gridcentre(&stats);
+    assert!(s.status.success(), "{}", text(&s.stderr));
+    let from_report = std::fs::read(out_dir.join("table.csv")).unwrap();
+    assert_eq!(text(&from_report), text(&std::fs::read(&csv_path).unwrap()));
+    // Only the district's streets, then unassigned and total.
+    let body = text(&from_report);
+    assert!(body.lines().skip(1).all(|l| l.starts_with("street,")), "{body}");
+    assert!(body.lines().count() >= 4);
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("向阳区 网格化管理统计报告") && html.contains("2026-06-01 至 2026-08-31"), "{}", &html[..400]);
+    // Again into the same folder: refused without --force, done with it.
+    let again = gridcentre(&args);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("not empty"), "{}", text(&again.stderr));
+    args.push("--force");
+    assert!(gridcentre(&args).status.success());
+    // A --within that names nothing is an error that says so.
+    let bad = gridcentre(&["stats", "-q", "--grids", GRIDS, "--incidents", INCIDENTS, "--within", "火星区"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("火星区"));
+}

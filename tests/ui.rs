@@ -241,3 +241,158 @@ fn the_load_report_is_one_click_away_and_names_the_rejections() {
     h.get_by_label_contains("60000 rows read, 59991 loaded, 9 rejected");
     h.get_by_label_contains("status not mapped");
 }
+
+// ---- Analysis views: the centre table (drill-down, sorting, filter) and exports. ----
+
+use gridcentre::app::analysis_view::{ExportWhat, ViewMode};
+use gridcentre_core::analysis::{Measure, SortKey, sort_order};
+use gridcentre_core::charts::ChartKind;
+use gridcentre_core::export::TableFormat;
+
+fn table_rows(h: &mut Harness<'static, GridCentreApp>) -> (Level, Vec<String>, u64) {
+    let c = h.state_mut().table_view().unwrap();
+    (c.table.level, c.order.iter().map(|&i| c.table.rows[i].code.clone()).collect(), c.table.total.counts.accepted)
+}
+
+#[test]
+fn the_table_view_drills_from_districts_to_streets_and_back_up_the_breadcrumb() {
+    let mut h = harness();
+    h.get_by_label("统计表").click();
+    h.run();
+    let ds = h.state().loaded().unwrap().ds.clone();
+    let districts = ds.layer.units(Level::District);
+    for d in districts {
+        assert!(h.query_all_by_label(&d.name).count() >= 2, "{} in the overview and the table", d.name);
+    }
+    // Drill into the first district with its row's ›.
+    let arrows: Vec<_> = h.query_all_by_label("›").collect();
+    assert_eq!(arrows.len(), districts.len(), "one › per district row");
+    arrows[0].click();
+    h.run();
+    let (level, codes, total) = table_rows(&mut h);
+    assert_eq!(level, Level::Street);
+    let streets = ds.layer.units(Level::Street);
+    assert!(codes.iter().all(|c| streets.iter().any(|s| &s.code == c && s.parent == Some(0))), "{codes:?}");
+    assert_eq!(codes.len(), streets.iter().filter(|s| s.parent == Some(0)).count());
+    // Its total is the district's row in the core's district table, and it is on screen.
+    let cfg = IndicatorConfig::default();
+    let as_of = h.state().loaded().unwrap().as_of_ms;
+    let district_table = unit_table(&ds, Level::District, &Filter::default(), &cfg, as_of).unwrap();
+    assert_eq!(total, district_table.rows[0].counts.accepted);
+    assert!(h.query_all_by_label("合计").count() >= 2, "total rows of the overview and the table");
+    // The breadcrumb names the district; 全市 goes back up.
+    assert!(h.query_all_by_label(&districts[0].name).count() >= 1);
+    h.get_by_label("全市").click();
+    h.run();
+    let (level, codes, _) = table_rows(&mut h);
+    assert_eq!(level, Level::District);
+    assert_eq!(codes.len(), districts.len());
+}
+
+#[test]
+fn clicking_a_column_header_sorts_by_it_and_again_reverses() {
+    let mut h = harness();
+    h.get_by_label("统计表").click();
+    h.run();
+    // The level buttons of the scope bar come after the left panel's.
+    h.get_all_by_label("街道").last().unwrap().click();
+    h.run();
+    h.get_all_by_label("办结率").last().unwrap().click();
+    h.run();
+    assert_eq!(h.state().settings.analysis.sort, SortKey::Measure(Measure::CompletionRate));
+    let (_, codes, _) = table_rows(&mut h);
+    let t = h.state().loaded().unwrap().table(Level::Street).clone();
+    let expected: Vec<String> =
+        sort_order(&t.rows, SortKey::Measure(Measure::CompletionRate), true).iter().map(|&i| t.rows[i].code.clone()).collect();
+    assert_eq!(codes, expected);
+    let rates: Vec<f64> =
+        codes.iter().filter_map(|c| t.rows.iter().find(|r| &r.code == c).unwrap().figures.completion_rate).collect();
+    assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+    h.get_by_label("办结率 ▼").click();
+    h.run();
+    let (_, again, _) = table_rows(&mut h);
+    let rates: Vec<f64> =
+        again.iter().filter_map(|c| t.rows.iter().find(|r| &r.code == c).unwrap().figures.completion_rate).collect();
+    assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
+    h.get_by_label("办结率 ▲");
+}
+
+#[test]
+fn a_filter_change_updates_the_table_view_to_the_core_figures() {
+    let mut h = harness();
+    h.get_by_label("统计表").click();
+    h.run();
+    h.get_by_label("社会治安").click();
+    settle(&mut h);
+    let (_, codes, total) = table_rows(&mut h);
+    let l = h.state().loaded().unwrap();
+    let f = Filter { categories: vec!["社会治安".into()], ..Filter::default() };
+    let expected = unit_table(&l.ds, Level::District, &f, &IndicatorConfig::default(), l.as_of_ms).unwrap();
+    assert_eq!(total, expected.total.counts.accepted);
+    assert_eq!(codes.len(), expected.rows.len());
+    assert!(h.query_all_by_label(&expected.total.counts.accepted.to_string()).count() >= 2);
+    for r in &expected.rows {
+        let shown = Measure::CompletionRate.format(r.figures.completion_rate);
+        assert!(h.query_all_by_label(&shown).count() >= 1, "{} {shown}", r.name);
+    }
+}
+
+#[test]
+fn exports_write_the_table_the_charts_and_a_report_asking_before_replacing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness();
+    h.get_by_label("统计表").click();
+    h.run();
+    // The table as shown: sorted by accepted, read back from the XLSX and the CSV.
+    h.get_all_by_label("受理数").last().unwrap().click();
+    h.run();
+    let ctx = h.ctx.clone();
+    let xlsx = dir.path().join("表.xlsx");
+    let csv = dir.path().join("表.csv");
+    assert!(h.state_mut().export_to(ExportWhat::Table(TableFormat::Xlsx), xlsx.clone(), &ctx));
+    assert!(h.state_mut().export_to(ExportWhat::Table(TableFormat::Csv), csv.clone(), &ctx));
+    settle(&mut h);
+    let t = h.state().loaded().unwrap().table(Level::District).clone();
+    let order = sort_order(&t.rows, SortKey::Measure(Measure::Accepted), true);
+    use calamine::Reader;
+    let mut wb = calamine::open_workbook_auto(&xlsx).unwrap();
+    let range = wb.worksheet_range("区县统计").unwrap();
+    let header: Vec<String> = range.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
+    let col = |zh: &str| header.iter().position(|h| h == zh).unwrap();
+    for (k, &i) in order.iter().enumerate() {
+        let row = range.rows().nth(k + 1).unwrap();
+        assert_eq!(row[col("编码")].to_string(), t.rows[i].code);
+        assert_eq!(row[col("受理数")], calamine::Data::Float(t.rows[i].counts.accepted as f64));
+        assert_eq!(row[col("办结率")], calamine::Data::Float(t.rows[i].figures.completion_rate.unwrap()));
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("\u{feff}level,code"));
+    for (k, &i) in order.iter().enumerate() {
+        assert!(lines[k + 1].starts_with(&format!("district,{},{},", t.rows[i].code, t.rows[i].name)), "{}", lines[k + 1]);
+    }
+    // The charts view: its trend chart as SVG (Chinese kept) and PNG.
+    h.get_by_label("图表").click();
+    settle(&mut h);
+    h.get_by_label("全市 受理与办结趋势（按月）");
+    let svg = dir.path().join("趋势.svg");
+    let png = dir.path().join("类别.png");
+    assert!(h.state_mut().export_to(ExportWhat::Chart(ChartKind::Trend, true), svg.clone(), &ctx));
+    assert!(h.state_mut().export_to(ExportWhat::Chart(ChartKind::Categories, false), png.clone(), &ctx));
+    settle(&mut h);
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(s.contains("全市 受理与办结趋势（按月）") && s.contains("受理数") && s.contains("办结率"));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    // A report into a folder that has files: asked first, written after 覆盖.
+    let folder = dir.path().to_path_buf();
+    assert!(h.state_mut().export_to(ExportWhat::Report, folder.clone(), &ctx));
+    h.run_steps(2);
+    h.get_by_label("覆盖确认");
+    assert!(!folder.join("index.html").exists(), "nothing written before the answer");
+    h.get_by_label("覆盖").click();
+    settle(&mut h);
+    assert!(folder.join("index.html").exists() && folder.join("table.xlsx").exists());
+    let notice = h.state().notice.clone().unwrap();
+    assert!(notice.0.contains("已导出") && !notice.1, "{notice:?}");
+    assert_eq!(h.state().settings.view_mode, ViewMode::Charts);
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rust_xlsxwriter::{Format, Workbook};
 
+use crate::analysis;
 use crate::error::{CoreError, Result};
 use crate::model::{Level, NO_GRID};
 use crate::pipeline::Dataset;
@@ -89,6 +90,7 @@ pub const TABLE_COLUMNS: &[(&str, &str)] = &[
     ("density_per_km2", "密度(件/km²)"),
     ("households", "户数"),
     ("per_1000_households", "千户事件数"),
+    ("rank", "办结率排名"),
 ];
 
 /// A cell of a table row.
@@ -103,8 +105,9 @@ pub enum Value {
     MaybeInt(Option<u64>),
 }
 
-/// The cells of one row, matching [`TABLE_COLUMNS`].
-pub fn row_values(r: &UnitRow) -> Vec<Value> {
+/// The cells of one row, matching [`TABLE_COLUMNS`]; `rank` is the row's place by completion
+/// rate among the table's units ([`analysis::ranks`]), none for the unassigned and total rows.
+pub fn row_values(r: &UnitRow, rank: Option<u32>) -> Vec<Value> {
     let c = &r.counts;
     let f = &r.figures;
     vec![
@@ -135,12 +138,15 @@ pub fn row_values(r: &UnitRow) -> Vec<Value> {
         Value::Num(f.density_per_km2),
         Value::MaybeInt(r.households),
         Value::Num(f.per_1000_households),
+        Value::MaybeInt(rank.map(u64::from)),
     ]
 }
 
-/// All rows of a table as written: the units, then the unassigned row, then the total.
-pub fn table_rows(t: &StatsTable) -> impl Iterator<Item = &UnitRow> {
-    t.rows.iter().chain([&t.unassigned, &t.total])
+/// All rows of a table as written, each with its rank: the units (in the table's order), then
+/// the unassigned row, then the total.
+pub fn table_rows(t: &StatsTable) -> impl Iterator<Item = (&UnitRow, Option<u32>)> {
+    let ranks = analysis::ranks(&t.rows, analysis::RANK_MEASURE);
+    t.rows.iter().zip(ranks).chain([(&t.unassigned, None), (&t.total, None)])
 }
 
 /// Quotes a CSV field when it needs it.
@@ -168,8 +174,8 @@ pub fn table_csv(t: &StatsTable) -> String {
     let mut out = String::from("\u{feff}");
     out.push_str(&TABLE_COLUMNS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(","));
     out.push('\n');
-    for r in table_rows(t) {
-        out.push_str(&row_values(r).iter().map(plain).collect::<Vec<_>>().join(","));
+    for (r, rank) in table_rows(t) {
+        out.push_str(&row_values(r, rank).iter().map(plain).collect::<Vec<_>>().join(","));
         out.push('\n');
     }
     out
@@ -195,9 +201,9 @@ pub fn table_xlsx(t: &StatsTable) -> Result<Vec<u8>> {
         ws.set_column_width(j as u16, width).map_err(xerr)?;
     }
     ws.set_freeze_panes(1, 0).map_err(xerr)?;
-    for (i, r) in table_rows(t).enumerate() {
+    for (i, (r, rank)) in table_rows(t).enumerate() {
         let row = i as u32 + 1;
-        for (j, v) in row_values(r).into_iter().enumerate() {
+        for (j, v) in row_values(r, rank).into_iter().enumerate() {
             let col = j as u16;
             match v {
                 Value::Text(s) => ws.write_string(row, col, s).map(|_| ()),

@@ -12,13 +12,20 @@
 //! - [`layers`]: map layers as data: point clusters per zoom, the heatmap raster, unit outlines,
 //!   label placement and search.
 //! - [`export`]: CSV (UTF-8 with BOM), JSON, XLSX and Parquet writers.
+//! - [`analysis`]: measures, sorting, ranking and drill-down of tables.
+//! - [`charts`]: the charts as data, drawn to SVG and PNG (plotters, bundled CJK font).
+//! - [`bundle`]: the report folder (charts, tables, printable HTML) the CLI and the app write.
 //! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
 //! - [`sample`]: the deterministic sample-city generator.
 
+pub mod analysis;
+pub mod bundle;
+pub mod charts;
 pub mod crs;
 pub mod error;
 pub mod export;
 pub mod fields;
+pub mod lang;
 pub mod layers;
 pub mod load;
 pub mod model;

@@ -217,7 +217,7 @@ impl Filter {
         {
             parts.push(format!("{} {}", level.zh(), unit.name));
         }
-        parts.join(" · ")
+        parts.join("；")
     }
 }
 
@@ -494,7 +494,6 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
     let units = ds.layer.units(level);
     let parent_units = level.parent().map(|p| ds.layer.units(p));
     let mut rows = Vec::with_capacity(units.len());
-    let mut total = Counts::default();
     for (i, u) in units.iter().enumerate() {
         // With a unit filter, only the units inside it.
         if let Some((flevel, fu)) = filter.unit
@@ -504,7 +503,6 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
             continue;
         }
         let c = counts.get(&(i as u32)).copied().unwrap_or_default();
-        total.add(&c);
         let parent = u.parent.and_then(|p| parent_units.and_then(|pu| pu.get(p as usize)));
         rows.push(UnitRow {
             level,
@@ -520,7 +518,25 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
         });
     }
     let un = counts.get(&NO_GRID).copied().unwrap_or_default();
-    total.add(&un);
+    Ok(assemble(ds, level, rows, un, filter, cfg, &format_ms(as_of_ms)))
+}
+
+/// A table from its unit rows and the unassigned counts: the unassigned row and the total
+/// (units in order, then unassigned), as every table of a level is put together.
+pub(crate) fn assemble(
+    ds: &Dataset,
+    level: Level,
+    rows: Vec<UnitRow>,
+    unassigned: Counts,
+    filter: &Filter,
+    cfg: &IndicatorConfig,
+    as_of: &str,
+) -> StatsTable {
+    let mut total = Counts::default();
+    for r in &rows {
+        total.add(&r.counts);
+    }
+    total.add(&unassigned);
     let area: f64 = rows.iter().filter_map(|r| r.area_km2).sum();
     let special = |code: &str, name: &str, c: Counts, area: Option<f64>| UnitRow {
         level,
@@ -534,15 +550,15 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
         figures: Figures::compute(&c, cfg, area),
         counts: c,
     };
-    Ok(StatsTable {
+    StatsTable {
         level,
         definition: cfg.describe(),
         filter: filter.describe(ds),
-        as_of: format_ms(as_of_ms),
+        as_of: as_of.to_string(),
         rows,
-        unassigned: special("unassigned", "未落入网格", un, None),
+        unassigned: special("unassigned", "未落入网格", unassigned, None),
         total: special("total", "合计", total, None).with_area(area),
-    })
+    }
 }
 
 impl UnitRow {

@@ -118,8 +118,8 @@ fn the_xlsx_export_holds_every_figure_of_the_table() {
     assert_eq!(header, TABLE_COLUMNS.iter().map(|(_, zh)| zh.to_string()).collect::<Vec<_>>());
     let rows: Vec<_> = table_rows(&t).collect();
     assert_eq!(range.height(), rows.len() + 1);
-    for (r, xrow) in rows.iter().zip(range.rows().skip(1)) {
-        for (v, cell) in row_values(r).iter().zip(xrow) {
+    for ((r, rank), xrow) in rows.iter().zip(range.rows().skip(1)) {
+        for (v, cell) in row_values(r, *rank).iter().zip(xrow) {
             match v {
                 Value::Text(s) => assert_eq!(&cell.to_string(), s),
                 Value::Int(i) | Value::MaybeInt(Some(i)) => assert_eq!(cell_f64(cell), Some(*i as f64), "{}", r.name),
@@ -147,9 +147,9 @@ fn the_csv_export_has_a_bom_and_every_figure_of_the_table() {
     let rows: Vec<_> = table_rows(&t).collect();
     let lines: Vec<&str> = lines.collect();
     assert_eq!(lines.len(), rows.len());
-    for (r, line) in rows.iter().zip(lines) {
+    for ((r, rank), line) in rows.iter().zip(lines) {
         let cells: Vec<&str> = line.split(',').collect();
-        for (v, c) in row_values(r).iter().zip(cells) {
+        for (v, c) in row_values(r, *rank).iter().zip(cells) {
             match v {
                 Value::Text(s) => assert_eq!(c, s),
                 Value::Int(i) | Value::MaybeInt(Some(i)) => assert_eq!(c.parse::<u64>().unwrap(), *i),

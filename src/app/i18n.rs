@@ -1,20 +1,4 @@
-//! Chinese by default, English on request: every label goes through [`Lang::t`].
+//! Chinese by default, English on request: every label goes through [`Lang::t`] (the core's, so
+//! exported charts and reports speak the same language as the window).
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// Picks the label for this language.
-    pub fn t<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Zh => zh,
-            Lang::En => en,
-        }
-    }
-}
+pub use gridcentre_core::lang::Lang;

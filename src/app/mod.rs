@@ -3,7 +3,9 @@
 //! every computation run on background threads ([`worker::Worker`]); the UI only paints what
 //! [`state`] already computed.
 
+pub mod analysis_view;
 pub mod basemap;
+pub mod export;
 pub mod i18n;
 pub mod map;
 mod panels;
@@ -22,7 +24,9 @@ use gridcentre_core::pipeline::{Dataset, Sources, Stage};
 use serde::{Deserialize, Serialize};
 use walkers::{Map, MapMemory, Tiles, lon_lat};
 
+use analysis_view::{AnalysisSettings, ChartsJob, ChartsKey, TableCache, ViewMode};
 use basemap::BasemapConfig;
+use gridcentre_core::bundle::ReportContent;
 use i18n::Lang;
 use map::{Clicked, GridPlugin, HeatImage, Layers, MapEvents, Selection};
 use state::{DeriveJob, Derived, Detail, DetailJob, FilterState, Geometry, HeatJob, Indicator, LoadMsg, Loaded};
@@ -47,6 +51,9 @@ pub struct Settings {
     pub wall_district: Option<String>,
     pub show_filters: bool,
     pub show_layers: bool,
+    /// Map, table or charts in the middle of the window.
+    pub view_mode: ViewMode,
+    pub analysis: AnalysisSettings,
 }
 
 impl Default for Settings {
@@ -64,6 +71,8 @@ impl Default for Settings {
             wall_district: None,
             show_filters: true,
             show_layers: false,
+            view_mode: ViewMode::Map,
+            analysis: AnalysisSettings::default(),
         }
     }
 }
@@ -96,6 +105,7 @@ struct Workers {
     geometry: Worker<(Arc<Dataset>, Crs), Geometry>,
     heat: Worker<HeatJob, (HeatRaster, Arc<Derived>)>,
     detail: Worker<DetailJob, Result<Detail, String>>,
+    charts: Worker<(ChartsKey, ChartsJob), (ChartsKey, Result<ReportContent, String>)>,
 }
 
 impl Workers {
@@ -105,6 +115,7 @@ impl Workers {
             geometry: Worker::new("gridcentre-geometry", ctx.clone(), |(ds, crs): (Arc<Dataset>, Crs)| Geometry::build(&ds, crs)),
             heat: Worker::new("gridcentre-heat", ctx.clone(), HeatJob::run),
             detail: Worker::new("gridcentre-detail", ctx.clone(), DetailJob::run),
+            charts: Worker::new("gridcentre-charts", ctx.clone(), |(key, job): (ChartsKey, ChartsJob)| (key, job.run())),
         }
     }
 }
@@ -144,6 +155,11 @@ pub struct GridCentreApp {
     file_dialog: Option<Receiver<(FileRole, Option<PathBuf>)>>,
     last_view: Option<([f64; 2], [f64; 2], f64, egui::Vec2)>,
     map_rect: Option<egui::Rect>,
+    table_cache: Option<TableCache>,
+    /// The charts on screen and what they were computed for.
+    charts: Option<(ChartsKey, ReportContent)>,
+    charts_pending: Option<ChartsKey>,
+    pub exports: export::Exports,
 }
 
 /// Which input a picked or dropped file replaces.
@@ -225,6 +241,10 @@ impl GridCentreApp {
             file_dialog: None,
             last_view: None,
             map_rect: None,
+            table_cache: None,
+            charts: None,
+            charts_pending: None,
+            exports: export::Exports::default(),
         }
     }
 
@@ -242,6 +262,8 @@ impl GridCentreApp {
             || self.geometry_pending.is_some()
             || self.heat_pending.is_some()
             || self.detail_pending.is_some()
+            || self.charts_pending.is_some()
+            || self.exports.busy()
     }
 
     /// Where a WGS84 lon/lat is on screen in the last frame (tests and the frame benchmark).
@@ -334,7 +356,17 @@ impl GridCentreApp {
                 self.open_file(ctx, p, Some(role));
             }
         }
+        self.poll_exports(ctx);
         let Data::Ready(l) = &mut self.data else { return };
+        if let Some((key, result)) = self.workers.charts.latest() {
+            if self.charts_pending.as_ref() == Some(&key) {
+                self.charts_pending = None;
+            }
+            match result {
+                Ok(c) => self.charts = Some((key, c)),
+                Err(e) => self.notice = Some((e, true)),
+            }
+        }
         if let Some(result) = self.workers.derive.latest() {
             match result {
                 Ok(d) => {
@@ -405,6 +437,16 @@ impl GridCentreApp {
                 crs,
             });
             self.derive_pending = Some(want);
+        }
+        // The charts view's charts.
+        if self.settings.view_mode == ViewMode::Charts {
+            let key = self.charts_key(l);
+            let have = self.charts_pending.as_ref().or(self.charts.as_ref().map(|c| &c.0));
+            if have != Some(&key) {
+                let job = ChartsJob { ds: l.ds.clone(), spec: self.report_spec(l) };
+                self.workers.charts.submit((key.clone(), job));
+                self.charts_pending = Some(key);
+            }
         }
         // The selected unit's breakdown.
         if let Some(Selection::Unit(level, u)) = self.selection
@@ -636,8 +678,19 @@ impl eframe::App for GridCentreApp {
                 egui::Panel::right("selected").resizable(true).default_size(340.0).show(ui, |ui| self.right_panel_ui(ui));
             }
         }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui, now));
+        match self.settings.view_mode {
+            ViewMode::Map => {
+                egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui, now));
+            }
+            ViewMode::Table => {
+                egui::CentralPanel::default().show(ui, |ui| self.table_view_ui(ui));
+            }
+            ViewMode::Charts => {
+                egui::CentralPanel::default().show(ui, |ui| self.charts_view_ui(ui));
+            }
+        }
         self.report_window_ui(&ctx);
+        self.confirm_ui(&ctx);
         self.schedule();
     }
 
@@ -651,6 +704,73 @@ impl eframe::App for GridCentreApp {
 }
 
 impl GridCentreApp {
+    /// Dialog answers and finished exports.
+    fn poll_exports(&mut self, ctx: &egui::Context) {
+        let (picked, done) = self.exports.poll();
+        match picked {
+            Some(export::Picked::Write(job, path)) => self.exports.start(job, path, ctx),
+            Some(export::Picked::Map(path)) => self.save_map_png(path, ctx),
+            None => {}
+        }
+        let lang = self.settings.lang;
+        for r in done {
+            self.notice = Some(match r {
+                Ok(what) => (format!("{} {what}", lang.t("已导出", "Exported")), false),
+                Err(e) => (format!("{} {e}", lang.t("导出失败:", "Export failed:")), true),
+            });
+        }
+    }
+
+    /// Saves the map view as PNG at `path`: egui takes a screenshot of the next frame; its
+    /// map rectangle is cropped and written on the export thread.
+    pub fn save_map_png(&mut self, path: PathBuf, ctx: &egui::Context) {
+        let Some(rect) = self.map_rect else { return };
+        let ppp = ctx.pixels_per_point();
+        let start = self.exports.starter(ctx);
+        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(move |image| {
+            let (rgba, width, height) = export::crop(&image, rect, ppp);
+            start(export::Job::MapPng { rgba, width, height }, path);
+        })));
+        ctx.request_repaint();
+    }
+
+    /// Asks before writing a report into a folder that has files.
+    fn confirm_ui(&mut self, ctx: &egui::Context) {
+        let lang = self.settings.lang;
+        let Some((_, path)) = &self.exports.confirm else { return };
+        let text = format!(
+            "{}\n{}",
+            path.display(),
+            lang.t("此文件夹已有文件。覆盖其中的报告文件？", "This folder has files in it. Replace the report's files?")
+        );
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("confirm-overwrite")).show(ctx, |ui| {
+            ui.heading(lang.t("覆盖确认", "Replace files?"));
+            ui.label(text);
+            ui.horizontal(|ui| {
+                if ui.button(lang.t("覆盖", "Replace")).clicked() {
+                    answer = Some(true);
+                }
+                if ui.button(lang.t("取消", "Cancel")).clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+        if let Some(yes) = answer
+            && let Some((job, path)) = self.exports.confirm.take()
+        {
+            if yes {
+                let job = match job {
+                    export::Job::Report { ds, spec, .. } => export::Job::Report { ds, spec, overwrite: true },
+                    other => other,
+                };
+                self.exports.start(job, path, ctx);
+            } else {
+                self.notice = Some((lang.t("已取消导出", "Export cancelled").to_string(), false));
+            }
+        }
+    }
+
     fn toggle_wall(&mut self, ctx: &egui::Context) {
         self.settings.wall = !self.settings.wall;
         ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.settings.wall));

@@ -10,6 +10,7 @@ use gridcentre_core::stats::{IndicatorConfig, TimePreset, UnitRow};
 use gridcentre_core::status::Status;
 use gridcentre_core::timeparse::format_ms;
 
+use super::analysis_view::ViewMode;
 use super::basemap::BasemapKind;
 use super::i18n::Lang;
 use super::map::{PointColour, Selection};
@@ -57,8 +58,25 @@ impl GridCentreApp {
                     ui.close();
                 }
                 ui.separator();
+                if ui.button(lang.t("导出地图 PNG…", "Export map as PNG…")).clicked() {
+                    self.exports.ask(
+                        super::export::Pending::Map,
+                        lang.t("网格地图.png", "grid-map.png").to_string(),
+                        &[("PNG", &["png"])],
+                        &ctx,
+                    );
+                    ui.close();
+                }
+                ui.separator();
                 ui.label(RichText::new(lang.t("也可把文件拖入窗口", "Or drop files on the window")).weak());
             });
+            ui.separator();
+            for (mode, zh, en) in
+                [(ViewMode::Map, "地图", "Map"), (ViewMode::Table, "统计表", "Table"), (ViewMode::Charts, "图表", "Charts")]
+            {
+                ui.selectable_value(&mut self.settings.view_mode, mode, lang.t(zh, en));
+            }
+            ui.separator();
             egui::ComboBox::from_label(lang.t("着色指标", "Colour by"))
                 .selected_text(self.settings.indicator.label(lang))
                 .show_ui(ui, |ui| {

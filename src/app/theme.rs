@@ -2,8 +2,9 @@
 
 use egui::{Color32, FontData, FontFamily, epaint::text::FontInsert, epaint::text::FontPriority, epaint::text::InsertFontFamily};
 
-/// Noto Sans CJK SC, subset (assets/fonts/README.md; SIL OFL 1.1).
-pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/NotoSansSC-Subset.otf");
+/// Noto Sans CJK SC, subset (assets/fonts/README.md; SIL OFL 1.1): the core's copy, which the
+/// exported charts use too.
+pub use gridcentre_core::charts::CJK_FONT;
 
 /// Installs the CJK font as the last fallback of both families, so Latin text keeps egui's
 /// font and every Chinese glyph is found even on a machine with no CJK font.
