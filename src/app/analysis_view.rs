@@ -133,6 +133,15 @@ fn measure_name(lang: Lang, m: Measure) -> &'static str {
     }
 }
 
+/// A column header: the measure's name, shortened where it is long.
+fn header_name(lang: Lang, m: Measure) -> &'static str {
+    match m {
+        Measure::MeanHandlingHours => lang.t("平均时长(h)", "Mean hours"),
+        Measure::Density => lang.t("密度", "Density"),
+        _ => measure_name(lang, m),
+    }
+}
+
 fn colour(c: [u8; 3]) -> Color32 {
     Color32::from_rgb(c[0], c[1], c[2])
 }
@@ -143,7 +152,7 @@ fn file_stem(s: &str) -> String {
 }
 
 /// The table columns: header, the measure it shows (sortable), and whether it is a rate.
-const COLUMNS: [Measure; 11] = [
+const COLUMNS: [Measure; 10] = [
     Measure::Accepted,
     Measure::Closed,
     Measure::CompletionRate,
@@ -154,7 +163,6 @@ const COLUMNS: [Measure; 11] = [
     Measure::MeanHandlingHours,
     Measure::SatisfactionRate,
     Measure::Density,
-    Measure::Incidents,
 ];
 
 impl GridCentreApp {
@@ -308,13 +316,13 @@ impl GridCentreApp {
                 .striped(true)
                 .sense(egui::Sense::click())
                 .cell_layout(egui::Layout::right_to_left(egui::Align::Center))
-                .column(Column::initial(150.0).at_least(80.0).clip(true).resizable(true))
+                .column(Column::initial(8.0 * em).at_least(80.0).clip(true).resizable(true))
                 .column(Column::exact(1.6 * em))
-                .column(Column::initial(120.0).at_least(40.0).clip(true).resizable(true));
+                .column(Column::initial(6.5 * em).at_least(40.0).clip(true).resizable(true));
             // Wide enough for the header and its sort arrow: about one em per Chinese character.
             for m in COLUMNS {
-                let chars: f32 = measure_name(lang, m).chars().map(|c| if c.is_ascii() { 0.55 } else { 1.0 }).sum();
-                builder = builder.column(Column::initial((chars + 2.0) * em).at_least(50.0).clip(true).resizable(true));
+                let chars: f32 = header_name(lang, m).chars().map(|c| if c.is_ascii() { 0.55 } else { 1.0 }).sum();
+                builder = builder.column(Column::initial((chars + 1.3) * em).at_least(3.5 * em).clip(true).resizable(true));
             }
             builder = builder.column(Column::initial(3.5 * em).at_least(3.0 * em).clip(true));
             let arrow = |key: SortKey| if key == sort { if desc { " ▼" } else { " ▲" } } else { "" };
@@ -333,7 +341,7 @@ impl GridCentreApp {
                     h.col(|_| {});
                     head(&mut h, SortKey::Code, lang.t("编码", "Code"));
                     for m in COLUMNS {
-                        head(&mut h, SortKey::Measure(m), measure_name(lang, m));
+                        head(&mut h, SortKey::Measure(m), header_name(lang, m));
                     }
                     head(&mut h, SortKey::Rank, lang.t("排名", "Rank"));
                 })
@@ -541,6 +549,20 @@ fn sorted_table(c: &TableCache) -> StatsTable {
     t
 }
 
+/// Unit or category names written at the start of their bars (an axis of twenty names would
+/// not fit the plot's height; in the bar they stay legible at any count).
+fn bar_names(p: &mut egui_plot::PlotUi, labels: &[String]) {
+    let n = labels.len();
+    for (i, name) in labels.iter().enumerate() {
+        let pos = egui_plot::PlotPoint::new(0.0, (n - 1 - i) as f64);
+        p.text(
+            // No name: the legend lists series, not labels.
+            egui_plot::Text::new("", pos, RichText::new(format!(" {name}")).strong().color(Color32::WHITE))
+                .anchor(egui::Align2::LEFT_CENTER),
+        );
+    }
+}
+
 /// Draws a chart with egui_plot from the same data the exports draw.
 pub fn plot_chart(ui: &mut egui::Ui, chart: &Chart, height: f32, id: usize) {
     let lang = chart.lang;
@@ -610,37 +632,39 @@ pub fn plot_chart(ui: &mut egui::Ui, chart: &Chart, height: f32, id: usize) {
                     })
                 })
                 .collect();
-            let names = labels.clone();
             Plot::new(("chart", id))
                 .height(height)
                 .allow_scroll(false)
                 .allow_drag(false)
                 .allow_zoom(false)
-                .y_grid_spacer(move |_| (0..n).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
-                .y_axis_formatter(move |m, _| {
-                    let i = m.value.round() as i64;
-                    if i >= 0 && (i as usize) < n { names[n - 1 - i as usize].clone() } else { String::new() }
-                })
+                .show_axes([true, false])
+                .show_grid([true, false])
                 .x_axis_formatter(move |m, _| if rate { format!("{:.0}%", m.value) } else { format!("{:.0}", m.value) })
                 .include_x(0.0)
                 .show(ui, |p| {
                     p.bar_chart(BarChart::new(measure_name(lang, *measure), bars).horizontal());
+                    bar_names(p, labels);
+                    // Values at the end of their bars, inside.
+                    for (i, v) in values.iter().enumerate() {
+                        if let Some(v) = v {
+                            let x = if rate { v * 100.0 } else { *v };
+                            let pos = egui_plot::PlotPoint::new(x, (n - 1 - i) as f64);
+                            let text = RichText::new(format!("{} ", measure.format(Some(*v)))).strong().color(Color32::WHITE);
+                            p.text(egui_plot::Text::new("", pos, text).anchor(egui::Align2::RIGHT_CENTER));
+                        }
+                    }
                 });
         }
         Body::Stacked { labels, parts } => {
             let n = labels.len();
-            let names = labels.clone();
             Plot::new(("chart", id))
                 .height(height)
                 .legend(Legend::default())
                 .allow_scroll(false)
                 .allow_drag(false)
                 .allow_zoom(false)
-                .y_grid_spacer(move |_| (0..n).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
-                .y_axis_formatter(move |m, _| {
-                    let i = m.value.round() as i64;
-                    if i >= 0 && (i as usize) < n { names[n - 1 - i as usize].clone() } else { String::new() }
-                })
+                .show_axes([true, false])
+                .show_grid([true, false])
                 .include_x(0.0)
                 .show(ui, |p| {
                     let mut done: Vec<BarChart> = Vec::new();
@@ -649,7 +673,9 @@ pub fn plot_chart(ui: &mut egui::Ui, chart: &Chart, height: f32, id: usize) {
                             .values
                             .iter()
                             .enumerate()
-                            .map(|(i, v)| Bar::new((n - 1 - i) as f64, *v as f64).name(&labels[i]).width(0.7))
+                            .map(|(i, v)| {
+                                Bar::new((n - 1 - i) as f64, *v as f64).name(&labels[i]).width(0.7).fill(colour(part.colour))
+                            })
                             .collect();
                         let refs: Vec<&BarChart> = done.iter().collect();
                         let chart =
@@ -659,6 +685,7 @@ pub fn plot_chart(ui: &mut egui::Ui, chart: &Chart, height: f32, id: usize) {
                     for c in done {
                         p.bar_chart(c);
                     }
+                    bar_names(p, labels);
                 });
         }
     }

@@ -85,7 +85,10 @@ pub enum Pending {
 
 /// The export threads and their outcomes.
 pub struct Exports {
-    dialog: Option<Receiver<(Pending, Option<PathBuf>)>>,
+    dialog: Option<Receiver<(Pending, Option<PathBuf>, std::time::Duration, String)>>,
+    /// No native dialog could be shown (no portal, no zenity: common on intranet desktops):
+    /// the path is typed in the app instead — what is being saved, and the path as typed.
+    pub manual: Option<(Pending, String)>,
     done_tx: Sender<Result<String, String>>,
     done_rx: Receiver<Result<String, String>>,
     /// Writes in flight (on export threads, or waiting for a screenshot).
@@ -97,14 +100,14 @@ pub struct Exports {
 impl Default for Exports {
     fn default() -> Self {
         let (done_tx, done_rx) = channel();
-        Self { dialog: None, done_tx, done_rx, running: Arc::default(), confirm: None }
+        Self { dialog: None, done_tx, done_rx, running: Arc::default(), confirm: None, manual: None }
     }
 }
 
 impl Exports {
     /// Something is being asked or written.
     pub fn busy(&self) -> bool {
-        self.dialog.is_some() || self.confirm.is_some() || self.running.load(Ordering::SeqCst) > 0
+        self.dialog.is_some() || self.confirm.is_some() || self.manual.is_some() || self.running.load(Ordering::SeqCst) > 0
     }
 
     /// Opens a save dialog (a folder picker for a report) on its own thread.
@@ -122,8 +125,9 @@ impl Exports {
             for (n, e) in &filters {
                 d = d.add_filter(n, e);
             }
+            let asked = std::time::Instant::now();
             let path = if folder { d.set_title(file_name.as_str()).pick_folder() } else { d.save_file() };
-            let _ = tx.send((pending, path));
+            let _ = tx.send((pending, path, asked.elapsed(), file_name));
             ctx.request_repaint();
         });
         if spawned.is_ok() {
@@ -167,18 +171,29 @@ impl Exports {
     pub fn poll(&mut self) -> (Option<Picked>, Vec<Result<String, String>>) {
         let mut picked = None;
         if let Some(rx) = &self.dialog
-            && let Ok((pending, path)) = rx.try_recv()
+            && let Ok((pending, path, took, name)) = rx.try_recv()
         {
             self.dialog = None;
             picked = match (pending, path) {
                 (Pending::Job(job), Some(p)) => Some(Picked::Write(job, p)),
                 (Pending::Map, Some(p)) => Some(Picked::Map(p)),
+                // Nobody cancels a dialog in a quarter of a second: none could be opened.
+                (pending, None) if took < std::time::Duration::from_millis(250) => {
+                    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+                    self.manual = Some((pending, home.join(name).display().to_string()));
+                    None
+                }
                 (_, None) => None,
             };
         }
         let done: Vec<_> = self.done_rx.try_iter().collect();
         (picked, done)
     }
+}
+
+/// What typing `path` in the app's own save box would replace: a file, or the files of a folder.
+pub fn would_replace(path: &Path) -> bool {
+    if path.is_dir() { path.read_dir().is_ok_and(|mut d| d.next().is_some()) } else { path.exists() }
 }
 
 /// The part of a screenshot inside `rect` (points), as RGBA rows.

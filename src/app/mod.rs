@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
+use egui::RichText;
 use gridcentre_core::crs::Crs;
 use gridcentre_core::layers::{HeatRaster, HeatRequest, SearchHit, display_mercator, heat_rgba};
 use gridcentre_core::model::Level;
@@ -691,6 +692,7 @@ impl eframe::App for GridCentreApp {
         }
         self.report_window_ui(&ctx);
         self.confirm_ui(&ctx);
+        self.manual_path_ui(&ctx);
         self.schedule();
     }
 
@@ -732,6 +734,57 @@ impl GridCentreApp {
             start(export::Job::MapPng { rgba, width, height }, path);
         })));
         ctx.request_repaint();
+    }
+
+    /// The app's own save box, when no native dialog could be opened. It says when the path
+    /// would replace something, and the button then reads 覆盖 (asking, as a dialog would).
+    fn manual_path_ui(&mut self, ctx: &egui::Context) {
+        let lang = self.settings.lang;
+        let Some((_, text)) = &mut self.exports.manual else { return };
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("manual-save")).show(ctx, |ui| {
+            ui.heading(lang.t("保存到", "Save to"));
+            ui.label(
+                RichText::new(lang.t(
+                    "系统未提供文件对话框（缺少 xdg-desktop-portal 或 zenity），请输入路径。",
+                    "No file dialog is available (no xdg-desktop-portal or zenity): type the path.",
+                ))
+                .weak(),
+            );
+            ui.add(egui::TextEdit::singleline(text).desired_width(520.0).id_salt("manual-path"));
+            let replaces = export::would_replace(std::path::Path::new(text.trim()));
+            if replaces {
+                ui.colored_label(
+                    theme::ALERT,
+                    lang.t("该位置已有文件，保存将覆盖。", "Something is there already: saving replaces it."),
+                );
+            }
+            ui.horizontal(|ui| {
+                let label = if replaces { lang.t("覆盖", "Replace") } else { lang.t("保存", "Save") };
+                if ui.button(label).clicked() {
+                    answer = Some(true);
+                }
+                if ui.button(lang.t("取消", "Cancel")).clicked() {
+                    answer = Some(false);
+                }
+            });
+        });
+        if let Some(yes) = answer
+            && let Some((pending, text)) = self.exports.manual.take()
+        {
+            if !yes {
+                return;
+            }
+            let path = PathBuf::from(text.trim());
+            match pending {
+                export::Pending::Map => self.save_map_png(path, ctx),
+                // The user has seen that it replaces something and said so.
+                export::Pending::Job(export::Job::Report { ds, spec, .. }) => {
+                    self.exports.start(export::Job::Report { ds, spec, overwrite: true }, path, ctx)
+                }
+                export::Pending::Job(job) => self.exports.start(job, path, ctx),
+            }
+        }
     }
 
     /// Asks before writing a report into a folder that has files.
