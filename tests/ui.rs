@@ -287,6 +287,18 @@ fn the_table_view_drills_from_districts_to_streets_and_back_up_the_breadcrumb() 
     let (level, codes, _) = table_rows(&mut h);
     assert_eq!(level, Level::District);
     assert_eq!(codes.len(), districts.len());
+    // The grid selected on the map scopes the table to its community's grids.
+    h.state_mut().select(Selection::Unit(Level::Grid, 0));
+    settle(&mut h);
+    let community = ds.layer.grid_unit[Level::Community.index()][0];
+    let name = &ds.layer.units(Level::Community)[community as usize].name;
+    h.get_by_label(&format!("范围设为所选: {name}")).click();
+    h.run();
+    let (level, codes, _) = table_rows(&mut h);
+    assert_eq!(level, Level::Grid);
+    let grids: Vec<String> =
+        ds.layer.grids_of(Level::Community, community).iter().map(|&g| ds.layer.grids[g as usize].code.clone()).collect();
+    assert_eq!(codes, grids);
 }
 
 #[test]

@@ -245,6 +245,23 @@ impl GridCentreApp {
                 }
             }
         });
+        // The unit selected on the map (a grid: its community) can become the scope.
+        let picked = match self.selection {
+            Some(Selection::Unit(Level::Grid, g)) => {
+                l.ds.layer.grid_unit[Level::Community.index()].get(g as usize).map(|&c| (Level::Community, c))
+            }
+            Some(Selection::Unit(lv, u)) if lv != Level::City => Some((lv, u)),
+            _ => None,
+        };
+        if let Some((lv, u)) = picked
+            && Some((lv, u)) != scope
+            && let Some(unit) = l.ds.layer.units(lv).get(u as usize)
+        {
+            let text = format!("{} {}", lang.t("范围设为所选:", "Scope to the selection:"), unit.name);
+            if ui.button(text).clicked() {
+                new_scope = Some(Some((lv, unit.code.clone())));
+            }
+        }
         self.settings.analysis.level = level;
         if let Some(s) = new_scope {
             self.drill_to(s);
