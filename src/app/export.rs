@@ -83,9 +83,13 @@ pub enum Pending {
     Map,
 }
 
+/// What a save dialog thread sends back: what was being saved, the path chosen (none when
+/// cancelled or when no dialog could open), how long the dialog was up, the proposed name.
+type DialogAnswer = (Pending, Option<PathBuf>, std::time::Duration, String);
+
 /// The export threads and their outcomes.
 pub struct Exports {
-    dialog: Option<Receiver<(Pending, Option<PathBuf>, std::time::Duration, String)>>,
+    dialog: Option<Receiver<DialogAnswer>>,
     /// No native dialog could be shown (no portal, no zenity: common on intranet desktops):
     /// the path is typed in the app instead — what is being saved, and the path as typed.
     pub manual: Option<(Pending, String)>,
