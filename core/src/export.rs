@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
 
 use crate::analysis;
 use crate::error::{CoreError, Result};
@@ -186,6 +186,10 @@ pub fn table_csv(t: &StatsTable) -> String {
 pub fn table_xlsx(t: &StatsTable) -> Result<Vec<u8>> {
     let xerr = |e: rust_xlsxwriter::XlsxError| CoreError::Invalid(format!("XLSX: {e}"));
     let mut wb = Workbook::new();
+    // The file's creation time is the table's as-of time, not the clock: the same table gives
+    // the same bytes (the app's and the CLI's reports are compared byte for byte).
+    let created = ExcelDateTime::parse_from_str(&t.as_of).or_else(|_| ExcelDateTime::from_ymd(2000, 1, 1)).map_err(xerr)?;
+    wb.set_properties(&DocProperties::new().set_creation_datetime(&created));
     let header = Format::new().set_bold().set_background_color("#DDE6F0");
     let pct = Format::new().set_num_format("0.0%");
     let num = Format::new().set_num_format("0.0");

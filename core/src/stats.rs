@@ -396,7 +396,6 @@ impl Frame {
         let overdue_open = open.clone().and(has_deadline.clone()).and(col("deadline").lt(lit(as_of_ms)));
         let within_limit = open.clone().and(has_deadline.clone().not().or(col("deadline").gt_eq(lit(as_of_ms))));
         let handled = closed.clone().and(has_closed).and(col("closed").gt_eq(col("reported")));
-        let hours = (col("closed") - col("reported")).cast(DataType::Float64) / lit(HOUR_MS as f64);
         let rated = col("sat").neq(lit(Satisfaction::Unrated as u32));
         let satisfied = col("sat").eq(lit(Satisfaction::Satisfied as u32)).or(col("sat").eq(lit(Satisfaction::Basic as u32)));
         let count = |e: Expr, name: &str| e.fill_null(lit(false)).cast(DataType::UInt64).sum().alias(name);
@@ -414,7 +413,9 @@ impl Frame {
                 count(overdue_open, "overdue_open"),
                 count(overdue_closed, "overdue_closed"),
                 count(handled.clone(), "handled"),
-                when(handled).then(hours).otherwise(lit(0.0)).sum().alias("handling_hours_sum"),
+                // Whole milliseconds, summed exactly, turned into hours once per key: the live
+                // feed's incremental sums give the same figure to the last bit.
+                when(handled).then(col("closed") - col("reported")).otherwise(lit(0i64)).sum().alias("handling_ms"),
                 count(rated, "rated"),
                 count(satisfied, "satisfied"),
             ])
@@ -423,8 +424,14 @@ impl Frame {
             Ok(out.column(name)?.as_materialized_series().u64()?.iter().map(|v| v.unwrap_or(0)).collect())
         };
         let keys: Vec<u32> = out.column("key")?.as_materialized_series().u32()?.iter().map(|v| v.unwrap_or(NO_GRID)).collect();
-        let hours: Vec<f64> =
-            out.column("handling_hours_sum")?.as_materialized_series().f64()?.iter().map(|v| v.unwrap_or(0.0)).collect();
+        let hours: Vec<f64> = out
+            .column("handling_ms")?
+            .as_materialized_series()
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|v| hours_of_ms(v.unwrap_or(0)))
+            .collect();
         let (incidents, acc, rej, clo, ont, wd, owl, oo, oc, han, rat, sat) = (
             u("incidents")?,
             u("accepted")?,
@@ -462,6 +469,11 @@ impl Frame {
         }
         Ok(map)
     }
+}
+
+/// Hours from a sum of whole milliseconds (one division, so every path agrees exactly).
+pub fn hours_of_ms(ms: i64) -> f64 {
+    ms as f64 / HOUR_MS as f64
 }
 
 /// Counts per key over the selection: the one aggregation every table and chart uses.

@@ -182,6 +182,8 @@ fn the_report_bundle_holds_charts_tables_and_a_page_with_the_same_figures() {
     assert!(err.to_string().contains("not empty"), "{err}");
     bundle::write(&ds, &spec, &out, true).unwrap();
     // Same inputs, same bytes (what makes the CLI's and the app's bundles identical).
+    // A second later: nothing in the files may depend on the clock.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let again = dir.path().join("again");
     bundle::write(&ds, &spec, &again, false).unwrap();
     for n in &names {
