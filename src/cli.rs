@@ -45,6 +45,11 @@ pub enum Command {
     /// Writes a report folder: key charts (PNG, SVG), the centre table (CSV, XLSX) and a
     /// printable HTML page, with the same figures the dashboard shows for the same filter.
     Report(ReportArgs),
+    /// Keeps the figures current from a live source (a CSV/NDJSON file another system appends
+    /// to), printing a summary line and rewriting --out at every interval.
+    Live(LiveArgs),
+    /// Re-emits incidents in time order (their later status changes too) into a feed file.
+    Replay(ReplayArgs),
     /// Generates a sample city (grids inside Jiamusi's urban districts and a year of incidents).
     GenSample(GenSampleArgs),
 }
@@ -160,6 +165,74 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Grid layer: .geojson/.json or .shp
+    #[arg(long)]
+    pub grids: PathBuf,
+    /// Incidents to start from (optional; the feed's records replace them by id)
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// The feed: a .csv or .ndjson file another system appends to (rotation and truncation are followed)
+    #[arg(long)]
+    pub source: PathBuf,
+    /// Coordinate system of the grids, the incidents and the feed
+    #[arg(long, default_value = "wgs84")]
+    pub crs: Crs,
+    /// Feed column for a field, e.g. --map reported_at=受理时间 (repeatable)
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+    /// Extra status label, e.g. --status-map 待定=accepted (repeatable)
+    #[arg(long = "status-map", value_name = "LABEL=STATE")]
+    pub status_map: Vec<String>,
+    /// The table written to --out: grid, community, street, district or city
+    #[arg(long, default_value = "district")]
+    pub level: Level,
+    /// How often the figures are refreshed, written and summarised (e.g. 500ms, 1s, 1m)
+    #[arg(long, default_value = "1s")]
+    pub every: String,
+    /// File rewritten (atomically) at every interval with the table `stats` writes (csv, json or xlsx)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The clock overdue is judged by: system (now) or data (the latest time in the data and feed)
+    #[arg(long, default_value = "system")]
+    pub clock: String,
+    /// Read what the feed holds, write once and exit
+    #[arg(long)]
+    pub once: bool,
+    /// Stop after this long (e.g. 30s); without it, runs until stopped
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Indicator definitions (口径) as JSON
+    #[arg(long)]
+    pub indicators: Option<PathBuf>,
+    /// No summary lines
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Incidents to re-emit (.csv, .xlsx or .parquet)
+    #[arg(long)]
+    pub incidents: PathBuf,
+    /// Coordinate system of the incidents (the feed is written in WGS84)
+    #[arg(long, default_value = "wgs84")]
+    pub crs: Crs,
+    /// Incident column for a field (repeatable)
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+    /// The feed file (.csv or .ndjson), appended to and created when missing
+    #[arg(long)]
+    pub to: PathBuf,
+    /// max (as fast as possible) or a factor of real time (60 = an hour a minute)
+    #[arg(long, default_value = "max")]
+    pub speed: String,
+    /// No progress lines
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct AssignArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -207,6 +280,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Check(a)) => check(&a),
         Some(Command::GenSample(a)) => gen_sample(&a),
         Some(Command::Report(a)) => report(&a),
+        Some(Command::Live(a)) => live(&a),
+        Some(Command::Replay(a)) => replay(&a),
         Some(Command::Open(a)) => a.sources().and_then(open_dashboard),
         None => open_dashboard(crate::app::state::sample_sources()),
     };
@@ -377,6 +452,173 @@ fn report(a: &ReportArgs) -> Result<ExitCode> {
     let files = bundle::write(&ds, &spec, &a.out, a.force)?;
     if !a.input.quiet {
         eprintln!("wrote {} files to {} (open index.html)", files.len(), a.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "500ms", "2s", "1m", "1h" (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| anyhow::anyhow!("'{s}' is no duration (e.g. 500ms, 1s, 1m)"))?;
+    let secs = match unit.trim() {
+        "ms" => v / 1000.0,
+        "" | "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        u => bail!("unknown unit '{u}' in '{s}' (ms, s, m, h)"),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        bail!("'{s}' must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+fn live(a: &LiveArgs) -> Result<ExitCode> {
+    use gridcentre_core::feed::FileTail;
+    use gridcentre_core::live::LiveTable;
+    let every = parse_duration(&a.every)?;
+    let stop_after = a.duration.as_deref().map(parse_duration).transpose()?;
+    let data_clock = match a.clock.as_str() {
+        "data" => true,
+        "system" => false,
+        o => bail!("--clock {o}: system or data"),
+    };
+    let input = InputArgs {
+        grids: a.grids.clone(),
+        incidents: a.incidents.clone(),
+        crs: a.crs,
+        grid_crs: None,
+        incident_crs: None,
+        map: a.map.clone(),
+        grid_field: Vec::new(),
+        status_map: a.status_map.clone(),
+        sheet: None,
+        quiet: a.quiet,
+    };
+    let sources = input.sources()?;
+    let ds = input.load()?;
+    let config = match &a.indicators {
+        Some(p) => IndicatorConfig::load(p)?,
+        None => IndicatorConfig::default(),
+    };
+    let now = || gridcentre_core::timeparse::now_local_ms();
+    let start_as_of = if data_clock { ds.latest_time() } else { now() };
+    let mut table = LiveTable::new(ds, config, start_as_of);
+    let mut tail = FileTail::new(&a.source);
+    let format = a.out.as_deref().and_then(TableFormat::from_path).unwrap_or(TableFormat::Csv);
+    let started = Instant::now();
+    let mut last_events = 0u64;
+    loop {
+        let tick = Instant::now();
+        // Read everything that is there (a backlog in several reads), then refresh once.
+        loop {
+            let recs = tail.poll()?;
+            if recs.rows.is_empty() && recs.bad.is_empty() {
+                break;
+            }
+            table.ingest(&recs, &sources.incident_options, &a.source)?;
+        }
+        let as_of =
+            if data_clock { table.counters.last_event_ms.unwrap_or(table.as_of_ms).max(table.ds.latest_time()) } else { now() };
+        let alerts = table.advance(as_of);
+        let t = table.table(a.level);
+        if let Some(out) = &a.out {
+            write_table(&t, format, out).with_context(|| format!("writing {}", out.display()))?;
+        }
+        if !a.quiet {
+            let c = &table.counters;
+            let tot = &t.total;
+            let lag = match c.last_event_ms {
+                Some(e) if !data_clock => format!("{:.1} s", (now() - e) as f64 / 1000.0),
+                _ => "—".to_string(),
+            };
+            eprintln!(
+                "{} events {} (+{}) new {} updated {} quarantined {} | 受理 {} 办结 {} 办结率 {} 超期未结 {} | overdue alerts +{} | lag {lag}",
+                format_ms(now()),
+                c.events,
+                c.events - last_events,
+                c.new,
+                c.updated,
+                c.quarantined,
+                tot.counts.accepted,
+                tot.counts.closed,
+                gridcentre_core::analysis::Measure::CompletionRate.format(tot.figures.completion_rate),
+                tot.counts.overdue_open,
+                alerts.len(),
+            );
+            for q in table.quarantine.iter().rev().take((c.quarantined.min(5)) as usize) {
+                eprintln!("  quarantined event {}: {} ({})", q.event, q.reason, q.detail);
+            }
+            last_events = c.events;
+        }
+        if a.once || stop_after.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(every.saturating_sub(tick.elapsed()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(a: &ReplayArgs) -> Result<ExitCode> {
+    use gridcentre_core::feed::{LineFormat, REPLAY_HEADER, csv_line, ndjson_line, replay_events};
+    let speed = match a.speed.as_str() {
+        "max" => None,
+        s => Some(
+            s.parse::<f64>().ok().filter(|v| *v > 0.0).ok_or_else(|| anyhow::anyhow!("--speed {s}: max or a positive factor"))?,
+        ),
+    };
+    let inc_keys: Vec<&str> = IncidentField::ALL.iter().map(|f| f.key()).collect();
+    let opts = IncidentOptions {
+        crs: a.crs,
+        columns: parse_mapping(&a.map, IncidentField::from_key, &inc_keys).map_err(anyhow::Error::msg)?,
+        ..IncidentOptions::default()
+    };
+    let (inc, report) = gridcentre_core::load::load_incidents(&a.incidents, &opts)?;
+    if !a.quiet {
+        eprint!("{report}");
+    }
+    let events = replay_events(&inc);
+    let format = LineFormat::of(&a.to);
+    let fresh = std::fs::metadata(&a.to).map_or(true, |m| m.len() == 0);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&a.to)
+        .with_context(|| format!("opening {}", a.to.display()))?;
+    if fresh && format == LineFormat::Csv {
+        writeln!(f, "{}", REPLAY_HEADER.join(","))?;
+    }
+    let started = Instant::now();
+    let first = events.first().map_or(0, |e| e.at_ms);
+    let mut buf = String::new();
+    for (k, e) in events.iter().enumerate() {
+        if let Some(speed) = speed {
+            let due = std::time::Duration::from_secs_f64(((e.at_ms - first) as f64 / 1000.0 / speed).max(0.0));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                f.write_all(buf.as_bytes())?;
+                buf.clear();
+                std::thread::sleep(wait);
+            }
+        }
+        buf.push_str(&match format {
+            LineFormat::Csv => csv_line(&e.cells),
+            LineFormat::Ndjson => ndjson_line(&REPLAY_HEADER, &e.cells),
+        });
+        buf.push('\n');
+        if buf.len() > 1 << 20 {
+            f.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+        if !a.quiet && (k + 1) % 100_000 == 0 {
+            eprintln!("… {} events", k + 1);
+        }
+    }
+    f.write_all(buf.as_bytes())?;
+    f.flush()?;
+    if !a.quiet {
+        eprintln!("replayed {} events of {} incidents into {}", events.len(), inc.len(), a.to.display());
     }
     Ok(ExitCode::SUCCESS)
 }

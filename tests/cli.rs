@@ -163,3 +163,109 @@ fn report_writes_a_bundle_whose_table_is_what_stats_prints_for_the_same_filter()
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("火星区"));
 }
+
+/// The sample city as a feed: `replay` writes every incident's events, `live` folds them into
+/// an empty city and writes, for each level, the very table `stats` writes for the whole file.
+#[test]
+fn replay_into_a_feed_then_live_gives_the_table_stats_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    for feed in ["feed.csv", "feed.ndjson"] {
+        let feed = dir.path().join(feed);
+        let f = feed.to_str().unwrap();
+        let out = gridcentre(&["replay", "-q", "--incidents", INCIDENTS, "--to", f]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        for level in ["grid", "street", "district"] {
+            let s = dir.path().join(format!("stats_{level}.csv"));
+            let l = dir.path().join(format!("live_{level}.csv"));
+            let out = gridcentre(&[
+                "stats",
+                "-q",
+                "--grids",
+                GRIDS,
+                "--incidents",
+                INCIDENTS,
+                "--level",
+                level,
+                "--out",
+                s.to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let args = [
+                "live",
+                "--grids",
+                GRIDS,
+                "--source",
+                f,
+                "--once",
+                "--clock",
+                "data",
+                "--level",
+                level,
+                "--out",
+                l.to_str().unwrap(),
+            ];
+            let out = gridcentre(&args);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let err = text(&out.stderr);
+            assert!(err.contains("events 119251 (+119251) new 59991 updated 59260 quarantined 0"), "{err}");
+            assert_eq!(std::fs::read(&l).unwrap(), std::fs::read(&s).unwrap(), "{} at level {level}", feed.display());
+        }
+    }
+}
+
+/// `live` follows a file while another program appends to it, half lines and garbage included:
+/// the garbage is quarantined with its reason, the half line waits for its end, and the table
+/// at the end is the one `stats` gives.
+#[test]
+fn live_follows_a_growing_feed_and_quarantines_what_is_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.csv");
+    let out = gridcentre(&["replay", "-q", "--incidents", INCIDENTS, "--to", whole.to_str().unwrap()]);
+    assert!(out.status.success());
+    let body = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    let feed = dir.path().join("feed.csv");
+    let table = dir.path().join("live.csv");
+    let child = Command::new(env!("CARGO_BIN_EXE_gridcentre"))
+        .args(["live", "--grids", GRIDS, "--source", feed.to_str().unwrap(), "--every", "200ms", "--duration", "6s"])
+        .args(["--clock", "data", "--level", "street", "--out", table.to_str().unwrap()])
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let append = |s: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&feed).unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let half = lines.len() / 2;
+    append(&(lines[..half].join("\n") + "\n"));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // A record in two writes, the reader polling in between; then a line that is no event.
+    let (a, b) = lines[half].split_at(lines[half].len() / 2);
+    append(a);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    append(&format!("{b}\nX1,城建物业,巡查发现,accepted,not a time,,,,130.3,46.8,,\n"));
+    append(&(lines[half + 1..].join("\n") + "\n"));
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("events 119252") && err.contains("quarantined 1 "), "{err}");
+    assert!(err.contains("quarantined event") && err.contains("X1"), "{err}");
+    let s = dir.path().join("stats.csv");
+    let out = gridcentre(&[
+        "stats",
+        "-q",
+        "--grids",
+        GRIDS,
+        "--incidents",
+        INCIDENTS,
+        "--level",
+        "street",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
+}

@@ -14,6 +14,8 @@
 //! - [`export`]: CSV (UTF-8 with BOM), JSON, XLSX and Parquet writers.
 //! - [`analysis`]: measures, sorting, ranking and drill-down of tables.
 //! - [`charts`]: the charts as data, drawn to SVG and PNG (plotters, bundled CJK font).
+//! - [`feed`]: live sources (a watched CSV/NDJSON file) read into records.
+//! - [`live`]: the live table: events folded into the figures incrementally.
 //! - [`bundle`]: the report folder (charts, tables, printable HTML) the CLI and the app write.
 //! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
 //! - [`sample`]: the deterministic sample-city generator.
@@ -24,9 +26,11 @@ pub mod charts;
 pub mod crs;
 pub mod error;
 pub mod export;
+pub mod feed;
 pub mod fields;
 pub mod lang;
 pub mod layers;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod pipeline;

@@ -306,6 +306,12 @@ pub fn parse_cli_datetime(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("'{text}' is not a date or time (expected e.g. 2024-09-01 or 2024-09-01 08:00)"))
 }
 
+/// The clock as local milliseconds (China Standard Time, the time the data's times are read in).
+pub fn now_local_ms() -> i64 {
+    let utc = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    utc + CST_OFFSET_MIN as i64 * 60_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,9 @@ pub struct IncidentOptions {
     pub sheet: Option<String>,
     /// Local offset from UTC in minutes, for timestamps that carry their own offset.
     pub local_offset_min: i32,
+    /// Keep every row of an id (a live feed's batch holds an incident and its later changes);
+    /// a file's duplicate ids are rejected.
+    pub keep_duplicate_ids: bool,
 }
 
 impl Default for IncidentOptions {
@@ -44,6 +47,7 @@ impl Default for IncidentOptions {
             status_map: StatusMap::default(),
             sheet: None,
             local_offset_min: CST_OFFSET_MIN,
+            keep_duplicate_ids: false,
         }
     }
 }
@@ -206,6 +210,32 @@ pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents,
 /// (an export often has 40 columns and we use 12). A row with more fields than the header makes
 /// polars refuse the strict read; the file is then read again with the extra fields cut off,
 /// and the returned note says so (it goes into the report: nothing is cut silently).
+/// Parses records given as text cells under a header, as a file's rows are parsed: the live
+/// feed's events go through the same column recognition, parsing and rejection rules. Row `i`
+/// of `rows` is reported as row `i + 2`.
+pub fn parse_records(
+    label: &Path,
+    header: &[String],
+    rows: &[Vec<Option<String>>],
+    opts: &IncidentOptions,
+) -> Result<(Incidents, LoadReport)> {
+    let mut report = LoadReport::new(label, "incidents", "records");
+    report.crs = opts.crs;
+    let mut names = header.to_vec();
+    dedupe_names(&mut names);
+    let cols: Vec<Column> = names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let v: Vec<Option<&str>> = rows.iter().map(|r| r.get(j).and_then(|c| c.as_deref())).collect();
+            Column::new(name.as_str().into(), v)
+        })
+        .collect();
+    let df = if cols.is_empty() { DataFrame::empty() } else { DataFrame::new_infer_height(cols)? };
+    let inc = ingest(label, &df, opts, &mut report)?;
+    Ok((inc, report))
+}
+
 fn read_csv(path: &Path, separator: u8, explicit: &BTreeMap<F, String>) -> Result<(DataFrame, String, Option<String>)> {
     let bytes = read_file(path)?;
     let (text, enc) = to_utf8(path, &bytes)?;
@@ -562,15 +592,18 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
             }
         }
         // The last check that can reject: from here on the row is kept.
-        let slot = match seen_ids.entry(id_text) {
-            std::collections::hash_map::Entry::Occupied(e) => {
-                let prev = *e.get();
-                report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", e.key()));
-                continue;
+        let (id_text, slot) = if opts.keep_duplicate_ids {
+            (id_text, None)
+        } else {
+            match seen_ids.entry(id_text) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let prev = *e.get();
+                    report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", e.key()));
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => (v.key().clone(), Some(v)),
             }
-            std::collections::hash_map::Entry::Vacant(v) => v,
         };
-        let id_text = slot.key().clone();
         // Optional fields: problems are kept and counted.
         let sat = match at(&satisfaction, i) {
             Cell::Empty => Satisfaction::Unrated,
@@ -616,7 +649,9 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
         };
         out.grid_code.push(code);
         out.id.push(id_text.into_owned());
-        slot.insert(row);
+        if let Some(slot) = slot {
+            slot.insert(row);
+        }
         out.status.push(st);
         out.reported_ms.push(reported_ms);
         out.closed_ms.push(closed_ms);
