@@ -46,9 +46,10 @@ pub enum Command {
     /// printable HTML page, with the same figures the dashboard shows for the same filter.
     Report(ReportArgs),
     /// Keeps the figures current from a live source (a CSV/NDJSON file another system appends
-    /// to), printing a summary line and rewriting --out at every interval.
+    /// to, or a PostgreSQL table), printing a summary line and rewriting --out at every interval.
     Live(LiveArgs),
-    /// Re-emits incidents in time order (their later status changes too) into a feed file.
+    /// Re-emits incidents in time order (their later status changes too) into a feed file or a
+    /// PostgreSQL table.
     Replay(ReplayArgs),
     /// Generates a sample city (grids inside Jiamusi's urban districts and a year of incidents).
     GenSample(GenSampleArgs),
@@ -172,9 +173,11 @@ pub struct LiveArgs {
     /// Incidents to start from (optional; the feed's records replace them by id)
     #[arg(long)]
     pub incidents: Option<PathBuf>,
-    /// The feed: a .csv or .ndjson file another system appends to (rotation and truncation are followed)
+    /// The feed: a .csv or .ndjson file another system appends to (rotation and truncation are
+    /// followed), or a PostgreSQL connection string (postgres://user:password@host/db; table
+    /// `incidents`, see sql/incidents.sql). The password is never printed.
     #[arg(long)]
-    pub source: PathBuf,
+    pub source: String,
     /// Coordinate system of the grids, the incidents and the feed
     #[arg(long, default_value = "wgs84")]
     pub crs: Crs,
@@ -221,9 +224,10 @@ pub struct ReplayArgs {
     /// Incident column for a field (repeatable)
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     pub map: Vec<String>,
-    /// The feed file (.csv or .ndjson), appended to and created when missing
+    /// The feed file (.csv or .ndjson), appended to and created when missing, or a PostgreSQL
+    /// connection string (rows upserted into `incidents`, the table created when missing)
     #[arg(long)]
-    pub to: PathBuf,
+    pub to: String,
     /// max (as fast as possible) or a factor of real time (60 = an hour a minute)
     #[arg(long, default_value = "max")]
     pub speed: String,
@@ -476,8 +480,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
 }
 
 fn live(a: &LiveArgs) -> Result<ExitCode> {
-    use gridcentre_core::feed::FileTail;
     use gridcentre_core::live::LiveTable;
+    use gridcentre_core::source::{Feed, FeedMsg, FeedOptions, SourceSpec, SourceState};
     let every = parse_duration(&a.every)?;
     let stop_after = a.duration.as_deref().map(parse_duration).transpose()?;
     let data_clock = match a.clock.as_str() {
@@ -503,22 +507,49 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
         Some(p) => IndicatorConfig::load(p)?,
         None => IndicatorConfig::default(),
     };
-    let now = || gridcentre_core::timeparse::now_local_ms();
+    let now = gridcentre_core::timeparse::now_local_ms;
     let start_as_of = if data_clock { ds.latest_time() } else { now() };
     let mut table = LiveTable::new(ds, config, start_as_of);
-    let mut tail = FileTail::new(&a.source);
+    let spec = SourceSpec::parse(&a.source);
+    let label = spec.label();
+    let label_path = PathBuf::from(&label);
     let format = a.out.as_deref().and_then(TableFormat::from_path).unwrap_or(TableFormat::Csv);
+    let opts = &sources.incident_options;
+    // --once reads what the source holds now; otherwise a background reader follows it.
+    let feed = if a.once {
+        for recs in read_source_now(&spec)? {
+            table.ingest(&recs, opts, &label_path)?;
+        }
+        None
+    } else {
+        Some(Feed::start(spec, FeedOptions { poll: every.min(std::time::Duration::from_millis(500)), ..FeedOptions::default() }))
+    };
+    let mut state = if a.once { "read".to_string() } else { "connecting".to_string() };
     let started = Instant::now();
     let mut last_events = 0u64;
     loop {
         let tick = Instant::now();
-        // Read everything that is there (a backlog in several reads), then refresh once.
-        loop {
-            let recs = tail.poll()?;
-            if recs.rows.is_empty() && recs.bad.is_empty() {
-                break;
+        if let Some(feed) = &feed {
+            // Everything that arrived since the last tick (a bounded amount per tick), then one refresh.
+            while let Some(m) = feed.try_recv() {
+                match m {
+                    FeedMsg::Records(recs) => {
+                        table.ingest(&recs, opts, &label_path)?;
+                    }
+                    FeedMsg::State(SourceState::Live) => state = "live".into(),
+                    FeedMsg::State(SourceState::Connecting) => state = "connecting".into(),
+                    FeedMsg::State(SourceState::Waiting(why)) => state = format!("waiting: {why}"),
+                    FeedMsg::State(SourceState::Retrying { error, attempt, wait }) => {
+                        state = format!("retrying (attempt {attempt}, in {:.1} s): {error}", wait.as_secs_f64());
+                        if !a.quiet {
+                            eprintln!("{label}: {error}; retrying in {:.1} s", wait.as_secs_f64());
+                        }
+                    }
+                }
+                if tick.elapsed() >= every {
+                    break;
+                }
             }
-            table.ingest(&recs, &sources.incident_options, &a.source)?;
         }
         let as_of =
             if data_clock { table.counters.last_event_ms.unwrap_or(table.as_of_ms).max(table.ds.latest_time()) } else { now() };
@@ -535,7 +566,7 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
                 _ => "—".to_string(),
             };
             eprintln!(
-                "{} events {} (+{}) new {} updated {} quarantined {} | 受理 {} 办结 {} 办结率 {} 超期未结 {} | overdue alerts +{} | lag {lag}",
+                "{} [{state}] events {} (+{}) new {} updated {} quarantined {} | 受理 {} 办结 {} 办结率 {} 超期未结 {} | overdue alerts +{} | lag {lag}",
                 format_ms(now()),
                 c.events,
                 c.events - last_events,
@@ -548,7 +579,11 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
                 tot.counts.overdue_open,
                 alerts.len(),
             );
-            for q in table.quarantine.iter().rev().take((c.quarantined.min(5)) as usize) {
+            for al in alerts.iter().take(5) {
+                let grid = table.ds.layer.grids.get(al.grid as usize).map_or("—", |g| g.name.as_str());
+                eprintln!("  overdue: {} in {grid} (deadline {})", al.id, format_ms(al.deadline_ms));
+            }
+            for q in table.quarantine.iter().rev().take((c.events - last_events).min(c.quarantined).min(5) as usize) {
                 eprintln!("  quarantined event {}: {} ({})", q.event, q.reason, q.detail);
             }
             last_events = c.events;
@@ -558,11 +593,47 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
         }
         std::thread::sleep(every.saturating_sub(tick.elapsed()));
     }
+    if let Some(feed) = feed {
+        feed.stop();
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Everything a source holds now: a file read to its end, or a table read to its newest row.
+fn read_source_now(spec: &gridcentre_core::source::SourceSpec) -> Result<Vec<gridcentre_core::feed::Records>> {
+    use gridcentre_core::source::SourceSpec;
+    let mut out = Vec::new();
+    match spec {
+        SourceSpec::File(path) => {
+            if !path.exists() {
+                bail!("{}: no such file", path.display());
+            }
+            let mut tail = gridcentre_core::feed::FileTail::new(path);
+            loop {
+                let recs = tail.poll()?;
+                if recs.rows.is_empty() && recs.bad.is_empty() {
+                    break;
+                }
+                out.push(recs);
+            }
+        }
+        SourceSpec::Postgres(url) => {
+            let mut client = gridcentre_core::pg::connect(url)?;
+            let mut reader = gridcentre_core::pg::PgReader::default();
+            loop {
+                let (recs, more) = reader.fetch(&mut client, url, 100_000)?;
+                out.push(recs);
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn replay(a: &ReplayArgs) -> Result<ExitCode> {
-    use gridcentre_core::feed::{LineFormat, REPLAY_HEADER, csv_line, ndjson_line, replay_events};
+    use gridcentre_core::feed::{LineFormat, REPLAY_HEADER, replay_events};
     let speed = match a.speed.as_str() {
         "max" => None,
         s => Some(
@@ -580,47 +651,86 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode> {
         eprint!("{report}");
     }
     let events = replay_events(&inc);
-    let format = LineFormat::of(&a.to);
-    let fresh = std::fs::metadata(&a.to).map_or(true, |m| m.len() == 0);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&a.to)
-        .with_context(|| format!("opening {}", a.to.display()))?;
-    if fresh && format == LineFormat::Csv {
-        writeln!(f, "{}", REPLAY_HEADER.join(","))?;
-    }
+    let mut sink: Box<dyn ReplaySink> = if gridcentre_core::pg::is_url(&a.to) {
+        Box::new(gridcentre_core::pg::PgWriter::connect(&a.to)?)
+    } else {
+        let path = PathBuf::from(&a.to);
+        let format = LineFormat::of(&path);
+        let fresh = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if fresh && format == LineFormat::Csv {
+            writeln!(f, "{}", REPLAY_HEADER.join(","))?;
+        }
+        Box::new(FileSink { f, format })
+    };
+    let label = gridcentre_core::source::SourceSpec::parse(&a.to).label();
     let started = Instant::now();
     let first = events.first().map_or(0, |e| e.at_ms);
-    let mut buf = String::new();
+    let mut batch: Vec<Vec<Option<String>>> = Vec::new();
     for (k, e) in events.iter().enumerate() {
         if let Some(speed) = speed {
             let due = std::time::Duration::from_secs_f64(((e.at_ms - first) as f64 / 1000.0 / speed).max(0.0));
             if let Some(wait) = due.checked_sub(started.elapsed()) {
-                f.write_all(buf.as_bytes())?;
-                buf.clear();
+                sink.write(&batch)?;
+                batch.clear();
                 std::thread::sleep(wait);
             }
         }
-        buf.push_str(&match format {
-            LineFormat::Csv => csv_line(&e.cells),
-            LineFormat::Ndjson => ndjson_line(&REPLAY_HEADER, &e.cells),
-        });
-        buf.push('\n');
-        if buf.len() > 1 << 20 {
-            f.write_all(buf.as_bytes())?;
-            buf.clear();
+        batch.push(e.cells.clone());
+        if batch.len() >= 2000 {
+            sink.write(&batch)?;
+            batch.clear();
         }
         if !a.quiet && (k + 1) % 100_000 == 0 {
             eprintln!("… {} events", k + 1);
         }
     }
-    f.write_all(buf.as_bytes())?;
-    f.flush()?;
+    sink.write(&batch)?;
     if !a.quiet {
-        eprintln!("replayed {} events of {} incidents into {}", events.len(), inc.len(), a.to.display());
+        eprintln!("replayed {} events of {} incidents into {label}", events.len(), inc.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `replay` writes.
+trait ReplaySink {
+    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<()>;
+}
+
+struct FileSink {
+    f: std::fs::File,
+    format: gridcentre_core::feed::LineFormat,
+}
+
+impl ReplaySink for FileSink {
+    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<()> {
+        use gridcentre_core::feed::{LineFormat, REPLAY_HEADER, csv_line, ndjson_line};
+        let mut buf = String::new();
+        for cells in rows {
+            buf.push_str(&match self.format {
+                LineFormat::Csv => csv_line(cells),
+                LineFormat::Ndjson => ndjson_line(&REPLAY_HEADER, cells),
+            });
+            buf.push('\n');
+        }
+        // Whole lines in one write: a follower never sees a record cut by us between writes.
+        self.f.write_all(buf.as_bytes())?;
+        self.f.flush()?;
+        Ok(())
+    }
+}
+
+impl ReplaySink for gridcentre_core::pg::PgWriter {
+    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<()> {
+        if !rows.is_empty() {
+            self.upsert(rows)?;
+        }
+        Ok(())
+    }
 }
 
 fn open_dashboard(sources: Sources) -> Result<ExitCode> {

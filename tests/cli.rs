@@ -269,3 +269,61 @@ fn live_follows_a_growing_feed_and_quarantines_what_is_no_event() {
     assert!(out.status.success());
     assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
 }
+
+#[path = "../core/tests/common/pg.rs"]
+mod pg;
+
+/// `replay` into PostgreSQL creates the table and upserts the sample's events; `live` reads the
+/// table and writes the table `stats` writes for the file. The password is never printed.
+#[test]
+fn replay_into_postgres_then_live_gives_the_table_stats_gives() {
+    let server = pg::TestPg::start();
+    let url = server.url();
+    let out = gridcentre(&["replay", "--incidents", INCIDENTS, "--to", &url]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("replayed 119251 events of 59991 incidents into postgres://gc:***@127.0.0.1"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("stats.csv");
+    let l = dir.path().join("live.csv");
+    let out = gridcentre(&[
+        "stats",
+        "-q",
+        "--grids",
+        GRIDS,
+        "--incidents",
+        INCIDENTS,
+        "--level",
+        "street",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = gridcentre(&[
+        "live",
+        "--grids",
+        GRIDS,
+        "--source",
+        &url,
+        "--once",
+        "--clock",
+        "data",
+        "--level",
+        "street",
+        "--out",
+        l.to_str().unwrap(),
+    ]);
+    let live_err = text(&out.stderr);
+    assert!(out.status.success(), "{live_err}");
+    assert!(live_err.contains("events 59991 (+59991) new 59991 updated 0 quarantined 0"), "{live_err}");
+    assert_eq!(std::fs::read(&l).unwrap(), std::fs::read(&s).unwrap());
+    // A wrong password: a clear error naming the server, never the password.
+    let bad = url.replace(pg::PASSWORD, "not-the-password");
+    let out = gridcentre(&["live", "--grids", GRIDS, "--source", &bad, "--once"]);
+    let bad_err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(bad_err.contains("postgres://gc:***@127.0.0.1") && bad_err.contains("password authentication failed"), "{bad_err}");
+    for e in [&err, &live_err, &bad_err] {
+        assert!(!e.contains(pg::PASSWORD) && !e.contains("not-the-password"), "{e}");
+    }
+}

@@ -34,6 +34,8 @@ pub enum CoreError {
     Invalid(String),
     #[error("{path}: cannot write: {message}")]
     Write { path: PathBuf, message: String },
+    #[error("{source_label}: {message}")]
+    Database { source_label: String, message: String },
     #[error("statistics engine: {0}")]
     Polars(String),
 }

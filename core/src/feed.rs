@@ -100,6 +100,11 @@ impl FileTail {
         }
     }
 
+    /// Whether the file is open (it exists and was read).
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Reads what was appended since the last call (at most a few MiB), as records. A missing
     /// file is not an error: it has not been created yet, or is being rotated.
     pub fn poll(&mut self) -> Result<Records> {

@@ -15,6 +15,8 @@
 //! - [`analysis`]: measures, sorting, ranking and drill-down of tables.
 //! - [`charts`]: the charts as data, drawn to SVG and PNG (plotters, bundled CJK font).
 //! - [`feed`]: live sources (a watched CSV/NDJSON file) read into records.
+//! - [`pg`]: PostgreSQL as a live source (watermark, LISTEN/NOTIFY) and as replay's target.
+//! - [`source`]: a live source on its own thread (file or PostgreSQL), reconnecting with backoff.
 //! - [`live`]: the live table: events folded into the figures incrementally.
 //! - [`bundle`]: the report folder (charts, tables, printable HTML) the CLI and the app write.
 //! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
@@ -33,10 +35,12 @@ pub mod layers;
 pub mod live;
 pub mod load;
 pub mod model;
+pub mod pg;
 pub mod pipeline;
 pub mod render;
 pub mod report;
 pub mod sample;
+pub mod source;
 pub mod spatial;
 pub mod stats;
 pub mod status;

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+pub mod pg;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
