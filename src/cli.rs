@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Opens the dashboard on other data (without a subcommand it opens the bundled sample city).
-    Open(InputArgs),
+    Open(OpenArgs),
     /// Figures per unit at a level: one row per unit, plus unassigned and total rows.
     Stats(StatsArgs),
     /// Writes every incident with its grid and the units above it.
@@ -53,6 +53,20 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Generates a sample city (grids inside Jiamusi's urban districts and a year of incidents).
     GenSample(GenSampleArgs),
+}
+
+/// The dashboard on other data, optionally following a live source.
+#[derive(Debug, Clone, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Follow a live source from the start: a feed file (.csv/.ndjson) or a PostgreSQL
+    /// connection string (the password is never shown)
+    #[arg(long)]
+    pub live: Option<String>,
+    /// The clock overdue is judged by in live mode: system or data (replays)
+    #[arg(long, default_value = "system")]
+    pub live_clock: String,
 }
 
 /// Where the data is and how to read it.
@@ -286,8 +300,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Report(a)) => report(&a),
         Some(Command::Live(a)) => live(&a),
         Some(Command::Replay(a)) => replay(&a),
-        Some(Command::Open(a)) => a.sources().and_then(open_dashboard),
-        None => open_dashboard(crate::app::state::sample_sources()),
+        Some(Command::Open(a)) => open(&a),
+        None => open_dashboard(crate::app::state::sample_sources(), None),
     };
     match result {
         Ok(code) => code,
@@ -733,8 +747,22 @@ impl ReplaySink for gridcentre_core::pg::PgWriter {
     }
 }
 
-fn open_dashboard(sources: Sources) -> Result<ExitCode> {
-    crate::app::run(sources).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+fn open(a: &OpenArgs) -> Result<ExitCode> {
+    use crate::app::live::LiveClock;
+    let clock = match a.live_clock.as_str() {
+        "system" => LiveClock::System,
+        "data" => LiveClock::Data,
+        o => bail!("--live-clock {o}: system or data"),
+    };
+    let live = a.live.as_deref().map(|s| (gridcentre_core::source::SourceSpec::parse(s), clock));
+    open_dashboard(a.input.sources()?, live)
+}
+
+fn open_dashboard(
+    sources: Sources,
+    live: Option<(gridcentre_core::source::SourceSpec, crate::app::live::LiveClock)>,
+) -> Result<ExitCode> {
+    crate::app::run(sources, live).map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

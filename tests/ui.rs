@@ -408,3 +408,98 @@ fn exports_write_the_table_the_charts_and_a_report_asking_before_replacing() {
     assert!(notice.0.contains("已导出") && !notice.1, "{notice:?}");
     assert_eq!(h.state().settings.view_mode, ViewMode::Charts);
 }
+
+/// Live mode from a feed file: a new incident and a change to a known one arrive, the figures
+/// move (city accepted +1, closed +1), the ticker lists both, the new one flashes, a case that
+/// passes its deadline raises an overdue alert, a garbage line is quarantined, and the status
+/// bar names the source and its state. Then the same through the connect form.
+#[test]
+fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
+    use gridcentre::app::live::LiveClock;
+    use gridcentre_core::source::SourceSpec;
+    use gridcentre_core::status::Status;
+    use gridcentre_core::timeparse::{HOUR_MS, format_ms};
+    let mut h = harness();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.csv");
+    let (open_id, open_lon, open_lat, latest, before) = {
+        let l = h.state().loaded().unwrap();
+        let inc = &l.ds.incidents;
+        let latest = l.ds.latest_time();
+        // An open case within its deadline (closing it changes no overdue figure).
+        let i = (0..inc.len())
+            .find(|&i| {
+                inc.status[i] == Status::Handling
+                    && inc.deadline_ms[i].is_some_and(|d| d > latest + 3 * HOUR_MS)
+                    && inc.has_location(i)
+                    && l.ds.grid_of[i] != u32::MAX
+            })
+            .unwrap();
+        (inc.id[i].clone(), inc.lon[i], inc.lat[i], latest, l.table(Level::City).total.counts)
+    };
+    let t = |ms: i64| format_ms(ms);
+    let body = format!(
+        "id,category,source,status,reported_at,deadline,closed_at,lon,lat\n\
+         LIVE-1,城建物业,网格员上报,已受理,{},{},,{open_lon},{open_lat}\n\
+         {open_id},城建物业,网格员上报,已办结,{},,{},{open_lon},{open_lat}\n\
+         LIVE-2,民生服务,12345热线,已受理,{},,,{open_lon},{open_lat}\n\
+         this line is no record\n",
+        t(latest - HOUR_MS),
+        t(latest + HOUR_MS),
+        t(latest - 100 * HOUR_MS),
+        t(latest),
+        t(latest + 2 * HOUR_MS),
+    );
+    std::fs::write(&feed, body).unwrap();
+    let ctx = h.ctx.clone();
+    h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
+    let started = std::time::Instant::now();
+    while h.state().live.as_ref().unwrap().counters.events < 4 {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(started.elapsed().as_secs() < 20, "the feed did not arrive");
+    }
+    h.run_steps(3);
+    let lv = h.state().live.as_ref().unwrap();
+    assert_eq!((lv.counters.new, lv.counters.updated, lv.counters.quarantined), (2, 1, 1));
+    let ids: Vec<&str> = lv.ticker.iter().map(|t| t.id.as_str()).collect();
+    assert!(ids.contains(&"LIVE-1") && ids.contains(&"LIVE-2") && ids.contains(&open_id.as_str()), "{ids:?}");
+    assert_eq!(lv.flashes.len(), 2, "the two new incidents flash");
+    assert_eq!(lv.alerts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["LIVE-1"], "LIVE-1 passed its deadline");
+    let after = h.state().loaded().unwrap().table(Level::City).total.counts;
+    assert_eq!(after.accepted, before.accepted + 2);
+    assert_eq!(after.closed, before.closed + 1);
+    assert_eq!(after.overdue_open, before.overdue_open + 1, "LIVE-1 is overdue and open");
+    h.get_by_label_contains("实时接入");
+    h.get_by_label_contains("事件 4");
+    h.get_by_label_contains("隔离 1");
+    h.get_by_label("超期预警");
+    assert_eq!(h.query_all_by_label_contains("LIVE-1  城建物业").count(), 2, "in the ticker and in the alerts");
+    h.get_by_label_contains("时限");
+    // Disconnect, then connect again through the form (File ▸ 实时接入…).
+    h.get_by_label("文件").click();
+    h.run();
+    h.get_by_label("断开实时接入").click();
+    h.run();
+    assert!(h.state().live.is_none());
+    h.get_by_label("文件").click();
+    h.run();
+    h.get_by_label("实时接入…").click();
+    h.run();
+    let src = feed.to_str().unwrap().to_string();
+    h.get_by_role_and_label(egui::accesskit::Role::PasswordInput, "密码");
+    let field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "数据源");
+    field.focus();
+    field.type_text(&src);
+    h.run();
+    h.get_by_label("数据时间（回放演示）").click();
+    h.run();
+    h.get_by_label("连接").click();
+    h.run();
+    let started = std::time::Instant::now();
+    while h.state().live.as_ref().is_none_or(|lv| lv.counters.events < 4) {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(started.elapsed().as_secs() < 20, "the feed did not arrive through the form");
+    }
+}

@@ -89,6 +89,7 @@ impl AnalysisSettings {
 /// The drilled and sorted table on screen, kept until the data, scope, level or order change.
 pub struct TableCache {
     derived: Arc<Derived>,
+    version: u64,
     key: (Level, Option<(Level, u32)>, SortKey, bool),
     pub table: StatsTable,
     pub order: Vec<usize>,
@@ -206,12 +207,15 @@ impl GridCentreApp {
         let a = &self.settings.analysis;
         let scope = a.scope_unit(&l.ds);
         let key = (a.level_below(scope), scope, a.sort, a.descending);
-        let fresh = self.table_cache.as_ref().is_some_and(|c| c.key == key && Arc::ptr_eq(&c.derived, &l.derived));
+        let fresh = self
+            .table_cache
+            .as_ref()
+            .is_some_and(|c| c.key == key && c.version == l.version && Arc::ptr_eq(&c.derived, &l.derived));
         if !fresh {
             let table = drill(&l.ds, l.table(key.0), &l.derived.filter, scope, &l.config);
             let order = sort_order(&table.rows, key.2, key.3);
             let ranks = ranks(&table.rows, RANK_MEASURE);
-            self.table_cache = Some(TableCache { derived: l.derived.clone(), key, table, order, ranks });
+            self.table_cache = Some(TableCache { derived: l.derived.clone(), version: l.version, key, table, order, ranks });
         }
         self.table_cache.as_ref()
     }

@@ -136,6 +136,11 @@ pub struct GridPlugin<'a> {
     pub heat: Option<HeatImage>,
     /// A grid or incident to flash (new or searched).
     pub events: &'a mut MapEvents,
+    /// Live mode: new incidents to flash (WGS84 lon/lat, category, arrival time) and open
+    /// incidents that just went overdue (lon/lat), with the UI time now.
+    pub flashes: &'a [(f64, f64, String, f64)],
+    pub alerts: &'a [(f64, f64)],
+    pub now: f64,
 }
 
 /// Point radius in pixels, and the distance within which a click or hover picks a point.
@@ -346,6 +351,28 @@ impl Plugin for GridPlugin<'_> {
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(j, _)| points.incident[j])
         };
+        // Live: new incidents pulse in their category's colour, fresh overdue cases in red.
+        for (lon, lat, cat, at) in self.flashes {
+            let age = ((self.now - at) / super::live::FLASH_SECONDS).clamp(0.0, 1.0) as f32;
+            let m = gridcentre_core::layers::display_mercator(geo.crs, *lon, *lat);
+            let p = t.apply(m);
+            if !rect.expand(30.0).contains(p) {
+                continue;
+            }
+            let k = self.loaded.ds.incidents.categories.get(cat).map_or(theme::CATEGORY.len() - 1, |c| c as usize);
+            let c = theme::CATEGORY[k.min(theme::CATEGORY.len() - 1)];
+            let pulse = ((self.now * 4.0).fract() as f32) * 0.5;
+            painter.circle_stroke(p, 6.0 + 22.0 * (age + pulse).fract(), Stroke::new(2.5, c.gamma_multiply(1.0 - age)));
+            painter.circle(p, POINT_R + 1.0, c, ring);
+        }
+        for (lon, lat) in self.alerts {
+            let m = gridcentre_core::layers::display_mercator(geo.crs, *lon, *lat);
+            let p = t.apply(m);
+            if rect.contains(p) {
+                let r = 8.0 + 4.0 * ((self.now * 3.0).sin() as f32).abs();
+                painter.circle_stroke(p, r, Stroke::new(3.0, theme::ALERT));
+            }
+        }
         let grid_at = |p: Pos2| {
             let (lon, lat) = t.lon_lat(p);
             let (lon, lat) = geo.crs.to_wgs84(lon, lat);

@@ -7,6 +7,8 @@ pub mod analysis_view;
 pub mod basemap;
 pub mod export;
 pub mod i18n;
+pub mod live;
+mod live_view;
 pub mod map;
 mod panels;
 pub mod state;
@@ -22,6 +24,7 @@ use gridcentre_core::crs::Crs;
 use gridcentre_core::layers::{HeatRaster, HeatRequest, SearchHit, display_mercator, heat_rgba};
 use gridcentre_core::model::Level;
 use gridcentre_core::pipeline::{Dataset, Sources, Stage};
+use gridcentre_core::source::SourceSpec;
 use serde::{Deserialize, Serialize};
 use walkers::{Map, MapMemory, Tiles, lon_lat};
 
@@ -133,7 +136,7 @@ pub struct GridCentreApp {
     hovered_incident: Option<u32>,
     pointer: Option<(f64, f64)>,
     /// Per-grid classes for the current indicator and derived tables, and the breaks.
-    classes: (Indicator, usize, Vec<Option<usize>>, Vec<f64>),
+    classes: (Indicator, (usize, u64), Vec<Option<usize>>, Vec<f64>),
     workers: Workers,
     /// The filter / display system being computed, if any.
     derive_pending: Option<(FilterState, Crs)>,
@@ -161,6 +164,21 @@ pub struct GridCentreApp {
     charts: Option<(ChartsKey, ReportContent)>,
     charts_pending: Option<ChartsKey>,
     pub exports: export::Exports,
+    /// The live feed being followed, if any.
+    pub live: Option<live::LiveSession>,
+    /// A live feed to start once the data is loaded.
+    pending_live: Option<(SourceSpec, live::LiveClock)>,
+    /// The "connect a live source" form, while open.
+    live_form: Option<LiveForm>,
+}
+
+/// The form that starts a live feed: a file path or a connection string, and the password
+/// apart (masked, never stored or shown).
+#[derive(Debug, Clone, Default)]
+pub struct LiveForm {
+    pub source: String,
+    pub password: String,
+    pub clock: live::LiveClock,
 }
 
 /// Which input a picked or dropped file replaces.
@@ -222,7 +240,7 @@ impl GridCentreApp {
             hovered_grid: None,
             hovered_incident: None,
             pointer: None,
-            classes: (Indicator::Accepted, 0, Vec::new(), Vec::new()),
+            classes: (Indicator::Accepted, (0, 0), Vec::new(), Vec::new()),
             workers: Workers::new(ctx),
             derive_pending: None,
             geometry_pending: None,
@@ -246,6 +264,9 @@ impl GridCentreApp {
             charts: None,
             charts_pending: None,
             exports: export::Exports::default(),
+            live: None,
+            pending_live: None,
+            live_form: None,
         }
     }
 
@@ -265,6 +286,71 @@ impl GridCentreApp {
             || self.detail_pending.is_some()
             || self.charts_pending.is_some()
             || self.exports.busy()
+    }
+
+    /// Follows a live source (a feed file or a PostgreSQL table) from the data on screen; when
+    /// the data is still loading, from the data once it is loaded.
+    pub fn start_live(&mut self, ctx: &egui::Context, spec: SourceSpec, clock: live::LiveClock) {
+        let Data::Ready(l) = &self.data else {
+            self.pending_live = Some((spec, clock));
+            return;
+        };
+        let opts = l.sources.incident_options.clone();
+        self.live = Some(live::LiveSession::start((*l.ds).clone(), l.config.clone(), spec, opts, clock, ctx.clone()));
+    }
+
+    /// Stops following the live source (the figures stay as they are).
+    pub fn stop_live(&mut self) {
+        self.live = None;
+    }
+
+    /// Takes what the live thread published: tables at once, a dataset snapshot into the
+    /// filter's derive (points, heatmap, filtered tables).
+    fn poll_live(&mut self, ctx: &egui::Context) {
+        if matches!(self.data, Data::Ready(_))
+            && let Some((spec, clock)) = self.pending_live.take()
+        {
+            self.start_live(ctx, spec, clock);
+        }
+        let crs = self.display_crs();
+        let now = ctx.input(|i| i.time);
+        let (Some(session), Data::Ready(l)) = (self.live.as_mut(), &mut self.data) else { return };
+        let (tables, dataset, n) = session.take(now);
+        if let Some(t) = tables {
+            l.live_tables = Some(t);
+            l.version += 1;
+        }
+        if let Some(ds) = dataset {
+            l.ds = ds;
+            l.as_of_ms = session.as_of_ms;
+            let state = self.derive_pending.as_ref().map_or(l.derived.state.clone(), |p| p.0.clone());
+            self.workers.derive.submit(DeriveJob {
+                ds: l.ds.clone(),
+                state: state.clone(),
+                config: l.config.clone(),
+                as_of_ms: l.as_of_ms,
+                crs,
+            });
+            self.derive_pending = Some((state.clone(), crs));
+            // The selected unit's breakdown follows (the old one stays until it is ready).
+            if let Some(Selection::Unit(level, u)) = self.selection
+                && level != Level::City
+            {
+                let state = self.settings.filter.clone();
+                self.workers.detail.submit(DetailJob {
+                    ds: l.ds.clone(),
+                    unit: (level, u),
+                    state: state.clone(),
+                    config: l.config.clone(),
+                    as_of_ms: l.as_of_ms,
+                });
+                self.detail_pending = Some(((level, u), state));
+            }
+        }
+        // Flashes animate; the ticker is refreshed at the live thread's pace.
+        if n > 0 || !session.flashes.is_empty() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(if session.flashes.is_empty() { 500 } else { 33 }));
+        }
     }
 
     /// Where a WGS84 lon/lat is on screen in the last frame (tests and the frame benchmark).
@@ -400,6 +486,7 @@ impl GridCentreApp {
             }
             self.heat = Some(Heat { texture, raster, derived, intensity: self.settings.layers.heat_intensity });
         }
+        self.poll_live(ctx);
         if let Some(result) = self.workers.detail.latest() {
             match result {
                 Ok(d) => {
@@ -503,7 +590,7 @@ impl GridCentreApp {
 
     fn refresh_classes(&mut self) {
         let Data::Ready(l) = &self.data else { return };
-        let id = Arc::as_ptr(&l.derived) as usize;
+        let id = (Arc::as_ptr(&l.derived) as usize, l.version);
         if self.classes.0 != self.settings.indicator || self.classes.1 != id {
             let (c, b) = l.classes(self.settings.indicator);
             self.classes = (self.settings.indicator, id, c, b);
@@ -555,6 +642,19 @@ impl GridCentreApp {
     }
 
     pub fn select(&mut self, s: Selection) {
+        // A live incident newer than the data on screen is selectable once its snapshot is in.
+        if let (Selection::Incident(i), Some(l)) = (s, self.loaded())
+            && i as usize >= l.ds.incidents.len()
+        {
+            self.notice = Some((
+                self.settings
+                    .lang
+                    .t("该事件正在同步，请稍候再选", "That incident is still being synced: select it again in a moment")
+                    .into(),
+                false,
+            ));
+            return;
+        }
         self.selection = Some(s);
         if let Selection::Unit(level, _) = s
             && level != Level::City
@@ -650,6 +750,9 @@ impl eframe::App for GridCentreApp {
         }
         egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
+        if self.live.is_some() && self.loaded().is_some() {
+            egui::Panel::bottom("live").resizable(false).show(ui, |ui| self.live_panel_ui(ui));
+        }
         match &self.data {
             Data::Loading { stage, .. } if self.loaded().is_none() => {
                 let stage = *stage;
@@ -693,6 +796,7 @@ impl eframe::App for GridCentreApp {
         self.report_window_ui(&ctx);
         self.confirm_ui(&ctx);
         self.manual_path_ui(&ctx);
+        self.live_form_ui(&ctx);
         self.schedule();
     }
 
@@ -852,6 +956,19 @@ impl GridCentreApp {
             min: h.raster.request.min,
             max: h.raster.request.max,
         });
+        // Overdue alerts of the last minute ring red on the map.
+        let live_alerts: Vec<(f64, f64)> = self
+            .live
+            .as_ref()
+            .map(|lv| {
+                lv.alerts
+                    .iter()
+                    .take(50)
+                    .filter(|a| a.lon.is_finite() && now - a.seen_at < 60.0)
+                    .map(|a| (a.lon, a.lat))
+                    .collect()
+            })
+            .unwrap_or_default();
         let plugin = GridPlugin {
             loaded: l,
             classes: &self.classes.2,
@@ -862,6 +979,9 @@ impl GridCentreApp {
             basemap: self.tiles.is_some(),
             heat,
             events: &mut events,
+            flashes: self.live.as_ref().map_or(&[][..], |lv| &lv.flashes[..]),
+            alerts: &live_alerts,
+            now,
         };
         let opacity = self.settings.basemap.opacity.clamp(0.05, 1.0);
         let mut map = Map::new(None, &mut self.map_memory, lon_lat(lon, lat)).with_plugin(plugin);
@@ -905,7 +1025,7 @@ impl GridCentreApp {
 }
 
 /// Opens the dashboard window on `sources`.
-pub fn run(sources: Sources) -> eframe::Result<()> {
+pub fn run(sources: Sources, live: Option<(SourceSpec, live::LiveClock)>) -> eframe::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("gridcentre · 网格化协调指挥中心")
@@ -913,5 +1033,15 @@ pub fn run(sources: Sources) -> eframe::Result<()> {
             .with_drag_and_drop(true),
         ..Default::default()
     };
-    eframe::run_native("gridcentre", options, Box::new(move |cc| Ok(Box::new(GridCentreApp::new(cc, sources)))))
+    eframe::run_native(
+        "gridcentre",
+        options,
+        Box::new(move |cc| {
+            let mut app = GridCentreApp::new(cc, sources);
+            if let Some((spec, clock)) = live {
+                app.start_live(&cc.egui_ctx, spec, clock);
+            }
+            Ok(Box::new(app))
+        }),
+    )
 }

@@ -58,6 +58,8 @@ impl GridCentreApp {
                     ui.close();
                 }
                 ui.separator();
+                self.live_menu_ui(ui);
+                ui.separator();
                 if ui.button(lang.t("导出地图 PNG…", "Export map as PNG…")).clicked() {
                     self.exports.ask(
                         super::export::Pending::Map,
@@ -112,7 +114,8 @@ impl GridCentreApp {
                     self.toggle_wall(&ctx);
                 }
                 if let Some(l) = self.loaded() {
-                    ui.label(format!("{} {}", lang.t("数据截至", "Data as of"), format_ms(l.as_of_ms)));
+                    let as_of = self.live.as_ref().map_or(l.as_of_ms, |lv| lv.as_of_ms);
+                    ui.label(format!("{} {}", lang.t("数据截至", "Data as of"), format_ms(as_of)));
                 }
             });
         });
@@ -214,6 +217,7 @@ impl GridCentreApp {
                     ui.label(format!("{lon:.5}, {lat:.5} ({})", l.geometry.crs));
                 }
             }
+            self.live_status_ui(ui);
             if let Some((msg, is_error)) = self.notice.clone() {
                 ui.separator();
                 if is_error {
@@ -753,7 +757,7 @@ fn sorted_names(names: &[String]) -> Vec<String> {
     v
 }
 
-fn status_label(lang: Lang, s: Status) -> &'static str {
+pub(super) fn status_label(lang: Lang, s: Status) -> &'static str {
     match lang {
         Lang::Zh => s.zh(),
         Lang::En => s.as_str(),

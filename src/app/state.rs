@@ -216,6 +216,11 @@ pub struct Loaded {
     pub derived: Arc<Derived>,
     /// Where it came from (shown in the title bar).
     pub sources: Sources,
+    /// Unfiltered tables of every level kept current by a live feed (they stand in for the
+    /// derived tables while no filter is set).
+    pub live_tables: Option<Arc<Vec<StatsTable>>>,
+    /// Bumped whenever the tables on screen change without a new derive.
+    pub version: u64,
 }
 
 impl Loaded {
@@ -225,11 +230,23 @@ impl Loaded {
         let as_of_ms = ds.latest_time();
         let derived = Derived::compute(&ds, state, &config, as_of_ms, crs)?;
         let geometry = Geometry::build(&ds, crs);
-        Ok(Loaded { ds: Arc::new(ds), config, as_of_ms, geometry: Arc::new(geometry), derived: Arc::new(derived), sources })
+        Ok(Loaded {
+            ds: Arc::new(ds),
+            config,
+            as_of_ms,
+            geometry: Arc::new(geometry),
+            derived: Arc::new(derived),
+            sources,
+            live_tables: None,
+            version: 0,
+        })
     }
 
     pub fn table(&self, level: Level) -> &StatsTable {
-        &self.derived.tables[level.index()]
+        match &self.live_tables {
+            Some(t) if self.derived.state == FilterState::default() => &t[level.index()],
+            _ => &self.derived.tables[level.index()],
+        }
     }
 
     /// The row of a unit at its level.

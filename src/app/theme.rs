@@ -45,6 +45,8 @@ pub const HIGH_BAD: [Color32; 5] = [
 pub const NO_DATA: Color32 = Color32::from_rgb(0x80, 0x80, 0x80);
 pub const SELECTED: Color32 = Color32::from_rgb(0x00, 0xe5, 0xff);
 pub const ALERT: Color32 = Color32::from_rgb(0xff, 0x45, 0x45);
+/// Good news (a live source connected, a new incident in the ticker): Okabe–Ito bluish green.
+pub const GOOD: Color32 = Color32::from_rgb(0x00, 0x9e, 0x73);
 
 /// Grid outlines and district outlines for a background.
 pub fn outline(dark: bool) -> (Color32, Color32) {
