@@ -1,9 +1,9 @@
 //! Headless frame-time benchmark of the dashboard: the real app in egui_kittest (no window, no
 //! GPU) on a generated city, timing each frame's CPU work as eframe does it (the app's UI pass
 //! plus egui's tessellation of what it painted) while panning, zooming, switching the indicator,
-//! changing the filter and with the heatmap on.
+//! changing the filter, with the heatmap on, and while a live feed brings 1,000 events a second.
 //!
-//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N]`
+//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N] [--rate N] [--seconds N]`
 //! (defaults: 10,000 grids, 1,000,000 incidents, 120 frames per scenario; the city is generated
 //! once into target/bench-data/, shared with the core's pipeline benchmark).
 
@@ -144,9 +144,136 @@ fn main() {
     }
     results.push(Stats { name: "pan + zoom with heatmap", times });
 
+    // Live: a feed file another process appends to at --rate events per second (new incidents
+    // and, for earlier ones, their closing), while the map is panned slowly; frames are paced
+    // at 60 Hz. Latency: from an event's write to the first frame whose tables include it.
+    h.state_mut().settings.layers.heatmap = false;
+    let rate = arg(&args, "--rate", 1000);
+    let seconds = arg(&args, "--seconds", 20);
+    let (live_frames, lat, written, applied) = live_scenario(&mut h, &dir, rate, seconds, centre, span);
+    results.push(Stats { name: "live feed, 60 Hz, slow pan", times: live_frames });
+
     println!("\n| scenario | frames | p50 ms | p95 ms | max ms | >16 ms |\n|---|---|---|---|---|---|");
     for r in &results {
         r.print();
     }
     println!("\nfilter change to results on screen: {filter_s:.2} s (UI never waited)");
+    let mut l = lat;
+    l.sort_by(f64::total_cmp);
+    let q = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN);
+    println!(
+        "live feed: {written} events written in {seconds} s ({:.0}/s), {applied} applied; write-to-screen latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms ({} samples)",
+        written as f64 / seconds as f64,
+        q(0.5) * 1000.0,
+        q(0.95) * 1000.0,
+        q(1.0) * 1000.0,
+        l.len()
+    );
+}
+
+/// Appends `rate` events a second to a feed file for `seconds` (60 % new incidents placed where
+/// existing ones are, 40 % closings of earlier new ones) while frames run; returns the frame
+/// times, the write-to-screen latencies (s) of every 50th event, events written and applied.
+fn live_scenario(
+    h: &mut Harness<'static, GridCentreApp>,
+    dir: &std::path::Path,
+    rate: usize,
+    seconds: usize,
+    centre: (f64, f64),
+    span: f64,
+) -> (Vec<Duration>, Vec<f64>, u64, u64) {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use gridcentre::app::live::LiveClock;
+    use gridcentre_core::feed::REPLAY_HEADER;
+    use gridcentre_core::source::SourceSpec;
+    use gridcentre_core::timeparse::{HOUR_MS, format_ms};
+    let feed = dir.join("live-feed.csv");
+    let _ = std::fs::remove_file(&feed);
+    let (places, latest) = {
+        let l = h.state().loaded().unwrap();
+        let inc = &l.ds.incidents;
+        let places: Vec<(f64, f64, String)> = (0..inc.len())
+            .step_by(97)
+            .filter(|&i| inc.has_location(i))
+            .map(|i| (inc.lon[i], inc.lat[i], inc.categories.name(inc.category[i]).to_string()))
+            .collect();
+        (places, l.ds.latest_time())
+    };
+    let ctx = h.ctx.clone();
+    h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
+    // Written events: (sequence number, when), for every 50th.
+    let marks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let marks_w = marks.clone();
+    let total = (rate * seconds) as u64;
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::File::create(&feed).unwrap();
+        writeln!(f, "{}", REPLAY_HEADER.join(",")).unwrap();
+        let start = Instant::now();
+        let mut n = 0u64;
+        let mut new_ids = 0u64;
+        while n < total {
+            // Every 10 ms, the events due by then, in one write (as a case system flushes).
+            let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+            let mut buf = String::new();
+            while n < due {
+                n += 1;
+                let t = latest + n as i64 * 1000 / rate as i64;
+                if n % 5 < 3 || new_ids < 10 {
+                    new_ids += 1;
+                    let (lon, lat, cat) = &places[(new_ids as usize * 7919) % places.len()];
+                    buf.push_str(&format!(
+                        "LIVE-{new_ids},{cat},网格员上报,已受理,{},{},,,{lon},{lat},,\n",
+                        format_ms(t),
+                        format_ms(t + 72 * HOUR_MS)
+                    ));
+                } else {
+                    let k = 1 + (n * 31) % new_ids.saturating_sub(5).max(1);
+                    let (lon, lat, cat) = &places[(k as usize * 7919) % places.len()];
+                    let reported = latest + (k * 5 / 3) as i64 * 1000 / rate as i64;
+                    buf.push_str(&format!(
+                        "LIVE-{k},{cat},网格员上报,已办结,{},{},{},满意,{lon},{lat},,\n",
+                        format_ms(reported),
+                        format_ms(reported + 72 * HOUR_MS),
+                        format_ms(t)
+                    ));
+                }
+                if n.is_multiple_of(50) {
+                    marks_w.lock().unwrap().push((n, Instant::now()));
+                }
+            }
+            f.write_all(buf.as_bytes()).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        n
+    });
+    let mut times = Vec::new();
+    let mut latencies = Vec::new();
+    let mut next_mark = 0usize;
+    let t0 = Instant::now();
+    let end = Duration::from_secs(seconds as u64 + 2);
+    while t0.elapsed() < end {
+        let t = Instant::now();
+        let f = t0.elapsed().as_secs_f64() / end.as_secs_f64() - 0.5;
+        h.state_mut().set_view(centre.0 + f * span * 0.2, centre.1, 12.5);
+        let ft = frame(h);
+        if ft > Duration::from_millis(16) {
+            eprintln!("slow live frame {} at {:.2} s: {:.1} ms", times.len(), t0.elapsed().as_secs_f64(), ft.as_secs_f64() * 1000.0);
+        }
+        times.push(ft);
+        // Events in the tables on screen now (the live session's count is what the tables hold).
+        let applied = h.state().live.as_ref().map_or(0, |lv| lv.counters.events);
+        let m = marks.lock().unwrap();
+        while next_mark < m.len() && m[next_mark].0 <= applied {
+            latencies.push(m[next_mark].1.elapsed().as_secs_f64());
+            next_mark += 1;
+        }
+        drop(m);
+        std::thread::sleep(Duration::from_millis(16).saturating_sub(t.elapsed()));
+    }
+    let written = writer.join().unwrap();
+    let applied = h.state().live.as_ref().map_or(0, |lv| lv.counters.events);
+    (times, latencies, written, applied)
 }

@@ -109,7 +109,7 @@ pub struct LiveSession {
 impl LiveSession {
     /// Starts following `spec` from `ds` (a copy; the caller keeps showing its own).
     pub fn start(
-        ds: Dataset,
+        ds: Arc<Dataset>,
         config: IndicatorConfig,
         spec: SourceSpec,
         opts: IncidentOptions,
@@ -126,7 +126,8 @@ impl LiveSession {
         let flag = stop.clone();
         let spawned = std::thread::Builder::new()
             .name("gridcentre-live".into())
-            .spawn(move || run(ds, config, spec, opts, clock, as_of_ms, tx, flag, ctx));
+            // The copy the live table works on is made there, not on the UI thread.
+            .spawn(move || run(Dataset::clone(&ds), config, spec, opts, clock, as_of_ms, tx, flag, ctx));
         if let Err(e) = spawned {
             tracing::error!("cannot start the live thread: {e}");
         }

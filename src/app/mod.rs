@@ -296,7 +296,7 @@ impl GridCentreApp {
             return;
         };
         let opts = l.sources.incident_options.clone();
-        self.live = Some(live::LiveSession::start((*l.ds).clone(), l.config.clone(), spec, opts, clock, ctx.clone()));
+        self.live = Some(live::LiveSession::start(l.ds.clone(), l.config.clone(), spec, opts, clock, ctx.clone()));
     }
 
     /// Stops following the live source (the figures stay as they are).
@@ -321,7 +321,7 @@ impl GridCentreApp {
             l.version += 1;
         }
         if let Some(ds) = dataset {
-            l.ds = ds;
+            worker::drop_later(std::mem::replace(&mut l.ds, ds));
             l.as_of_ms = session.as_of_ms;
             let state = self.derive_pending.as_ref().map_or(l.derived.state.clone(), |p| p.0.clone());
             self.workers.derive.submit(DeriveJob {
@@ -458,7 +458,7 @@ impl GridCentreApp {
             match result {
                 Ok(d) => {
                     let fresh = self.derive_pending.as_ref().is_none_or(|(s, c)| *s == d.state && *c == d.crs);
-                    l.derived = Arc::new(d);
+                    worker::drop_later(std::mem::replace(&mut l.derived, Arc::new(d)));
                     if fresh {
                         self.derive_pending = None;
                     }
@@ -473,7 +473,7 @@ impl GridCentreApp {
             if self.geometry_pending == Some(g.crs) {
                 self.geometry_pending = None;
             }
-            l.geometry = Arc::new(g);
+            worker::drop_later(std::mem::replace(&mut l.geometry, Arc::new(g)));
         }
         if let Some((raster, derived)) = self.workers.heat.latest() {
             let image = egui::ColorImage::from_rgba_unmultiplied(

@@ -81,6 +81,27 @@ impl<J, R> Drop for Worker<J, R> {
     }
 }
 
+/// Drops `value` on a background thread: freeing a replaced dataset or point layer of a million
+/// incidents takes tens of milliseconds, which a frame cannot spare.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    use std::sync::OnceLock;
+    type Garbage = Box<dyn Send>;
+    static BIN: OnceLock<Option<Mutex<Sender<Garbage>>>> = OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let (tx, rx) = channel::<Garbage>();
+        std::thread::Builder::new().name("gridcentre-drop".into()).spawn(move || for _ in rx {}).ok().map(|_| Mutex::new(tx))
+    });
+    let boxed: Garbage = Box::new(value);
+    match bin.as_ref().and_then(|m| m.lock().ok()) {
+        Some(tx) => {
+            if let Err(back) = tx.send(boxed) {
+                drop(back.0);
+            }
+        }
+        None => drop(boxed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
