@@ -260,7 +260,12 @@ fn live_scenario(
         h.state_mut().set_view(centre.0 + f * span * 0.2, centre.1, 12.5);
         let ft = frame(h);
         if ft > Duration::from_millis(16) {
-            eprintln!("slow live frame {} at {:.2} s: {:.1} ms", times.len(), t0.elapsed().as_secs_f64(), ft.as_secs_f64() * 1000.0);
+            eprintln!(
+                "slow live frame {} at {:.2} s: {:.1} ms",
+                times.len(),
+                t0.elapsed().as_secs_f64(),
+                ft.as_secs_f64() * 1000.0
+            );
         }
         times.push(ft);
         // Events in the tables on screen now (the live session's count is what the tables hold).

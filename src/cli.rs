@@ -222,6 +222,10 @@ pub struct LiveArgs {
     /// Indicator definitions (口径) as JSON
     #[arg(long)]
     pub indicators: Option<PathBuf>,
+    /// Folder for checkpoints (the feed's state and position, saved every 10 s and at exit):
+    /// a restart with the same folder, source and base data goes on where it stood
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// No summary lines
     #[arg(short, long)]
     pub quiet: bool,
@@ -529,18 +533,50 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
     let label_path = PathBuf::from(&label);
     let format = a.out.as_deref().and_then(TableFormat::from_path).unwrap_or(TableFormat::Csv);
     let opts = &sources.incident_options;
+    let base = gridcentre_core::checkpoint::fingerprint(&[Some(&a.grids), a.incidents.as_deref()]);
+    // A checkpoint of this source and base: its records back in, reading from its position.
+    let mut position = None;
+    if let Some(dir) = &a.state {
+        let (ck, why_not) = gridcentre_core::checkpoint::load_matching(dir, &label, &base);
+        if let Some(w) = why_not {
+            eprintln!("{w}; reading {label} from its beginning");
+        }
+        if let Some(ck) = ck {
+            table.restore(&ck, opts)?;
+            position = ck.meta.position.clone();
+            if !a.quiet {
+                eprintln!(
+                    "resumed from the checkpoint of {}: {} incidents from the feed, {} events so far",
+                    format_ms(ck.meta.saved_at_ms),
+                    ck.meta.incidents,
+                    ck.meta.counters.events
+                );
+            }
+        }
+    }
+    let save = |table: &LiveTable, position: &Option<gridcentre_core::feed::Position>| -> Result<()> {
+        if let Some(dir) = &a.state {
+            gridcentre_core::checkpoint::save(dir, table, &label, &base, position.clone())
+                .with_context(|| format!("saving a checkpoint in {}", dir.display()))?;
+        }
+        Ok(())
+    };
+    let resumed_events = table.counters.events;
     // --once reads what the source holds now; otherwise a background reader follows it.
     let feed = if a.once {
-        for recs in read_source_now(&spec)? {
+        for recs in read_source_now(&spec, position.clone())? {
             table.ingest(&recs, opts, &label_path)?;
+            position = recs.position.clone().or(position);
         }
         None
     } else {
-        Some(Feed::start(spec, FeedOptions { poll: every.min(std::time::Duration::from_millis(500)), ..FeedOptions::default() }))
+        let poll = every.min(std::time::Duration::from_millis(500));
+        Some(Feed::start_at(spec, FeedOptions { poll, ..FeedOptions::default() }, position.clone()))
     };
+    let mut saved = (Instant::now(), table.counters.events);
     let mut state = if a.once { "read".to_string() } else { "connecting".to_string() };
     let started = Instant::now();
-    let mut last_events = 0u64;
+    let mut last_events = resumed_events;
     loop {
         let tick = Instant::now();
         if let Some(feed) = &feed {
@@ -549,6 +585,7 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
                 match m {
                     FeedMsg::Records(recs) => {
                         table.ingest(&recs, opts, &label_path)?;
+                        position = recs.position.clone().or(position);
                     }
                     FeedMsg::State(SourceState::Live) => state = "live".into(),
                     FeedMsg::State(SourceState::Connecting) => state = "connecting".into(),
@@ -605,16 +642,25 @@ fn live(a: &LiveArgs) -> Result<ExitCode> {
         if a.once || stop_after.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
+        if saved.1 != table.counters.events && saved.0.elapsed() >= std::time::Duration::from_secs(10) {
+            save(&table, &position)?;
+            saved = (Instant::now(), table.counters.events);
+        }
         std::thread::sleep(every.saturating_sub(tick.elapsed()));
     }
     if let Some(feed) = feed {
         feed.stop();
     }
+    save(&table, &position)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Everything a source holds now: a file read to its end, or a table read to its newest row.
-fn read_source_now(spec: &gridcentre_core::source::SourceSpec) -> Result<Vec<gridcentre_core::feed::Records>> {
+fn read_source_now(
+    spec: &gridcentre_core::source::SourceSpec,
+    from: Option<gridcentre_core::feed::Position>,
+) -> Result<Vec<gridcentre_core::feed::Records>> {
+    use gridcentre_core::feed::{FileTail, Position};
     use gridcentre_core::source::SourceSpec;
     let mut out = Vec::new();
     match spec {
@@ -622,7 +668,10 @@ fn read_source_now(spec: &gridcentre_core::source::SourceSpec) -> Result<Vec<gri
             if !path.exists() {
                 bail!("{}: no such file", path.display());
             }
-            let mut tail = gridcentre_core::feed::FileTail::new(path);
+            let mut tail = match &from {
+                Some(Position::File(p)) => FileTail::resume(path, p),
+                _ => FileTail::new(path),
+            };
             loop {
                 let recs = tail.poll()?;
                 if recs.rows.is_empty() && recs.bad.is_empty() {
@@ -633,7 +682,10 @@ fn read_source_now(spec: &gridcentre_core::source::SourceSpec) -> Result<Vec<gri
         }
         SourceSpec::Postgres(url) => {
             let mut client = gridcentre_core::pg::connect(url)?;
-            let mut reader = gridcentre_core::pg::PgReader::default();
+            let mut reader = match &from {
+                Some(Position::Postgres { watermark_us, id }) => gridcentre_core::pg::PgReader::resume(*watermark_us, id),
+                _ => gridcentre_core::pg::PgReader::default(),
+            };
             loop {
                 let (recs, more) = reader.fetch(&mut client, url, 100_000)?;
                 out.push(recs);

@@ -327,3 +327,86 @@ fn replay_into_postgres_then_live_gives_the_table_stats_gives() {
         assert!(!e.contains(pg::PASSWORD) && !e.contains("not-the-password"), "{e}");
     }
 }
+
+/// `live --state`: a checkpoint keeps the feed's records and its position; the next run goes on
+/// from there (reading only what came after) and gives the table `stats` gives. A checkpoint of
+/// other base data is not used, and says so.
+#[test]
+fn live_resumes_from_its_checkpoint_reading_only_what_came_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.csv");
+    let out = gridcentre(&["replay", "-q", "--incidents", INCIDENTS, "--to", whole.to_str().unwrap()]);
+    assert!(out.status.success());
+    let body = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    let half = 60_001; // the header and 60,000 events
+    let feed = dir.path().join("feed.csv");
+    std::fs::write(&feed, lines[..half].join("\n") + "\n").unwrap();
+    let state = dir.path().join("state");
+    let table = dir.path().join("live.csv");
+    let run = || {
+        let out = gridcentre(&[
+            "live",
+            "--grids",
+            GRIDS,
+            "--source",
+            feed.to_str().unwrap(),
+            "--once",
+            "--clock",
+            "data",
+            "--level",
+            "street",
+            "--state",
+            state.to_str().unwrap(),
+            "--out",
+            table.to_str().unwrap(),
+        ]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        err
+    };
+    let first = run();
+    assert!(first.contains("events 60000 (+60000)") && !first.contains("resumed"), "{first}");
+    assert!(state.join("CURRENT").exists());
+    // The rest arrives; the second run reads only it.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&feed).unwrap();
+    std::io::Write::write_all(&mut f, (lines[half..].join("\n") + "\n").as_bytes()).unwrap();
+    drop(f);
+    let second = run();
+    assert!(second.contains("resumed from the checkpoint"), "{second}");
+    assert!(second.contains("events 119251 (+59251) new 59991 updated 59260"), "{second}");
+    let s = dir.path().join("stats.csv");
+    let out = gridcentre(&[
+        "stats",
+        "-q",
+        "--grids",
+        GRIDS,
+        "--incidents",
+        INCIDENTS,
+        "--level",
+        "street",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
+    // A third run with nothing new: nothing read again, the same table.
+    let third = run();
+    assert!(third.contains("events 119251 (+0)"), "{third}");
+    assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
+    // Other base data: the checkpoint is not used.
+    let out = gridcentre(&[
+        "live",
+        "--grids",
+        GRIDS,
+        "--incidents",
+        INCIDENTS,
+        "--source",
+        feed.to_str().unwrap(),
+        "--once",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success() && err.contains("of another source or base data"), "{err}");
+}

@@ -503,3 +503,49 @@ fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
         assert!(started.elapsed().as_secs() < 20, "the feed did not arrive through the form");
     }
 }
+
+/// The app keeps a checkpoint of a live feed: after disconnecting (or a restart), connecting the
+/// same source again resumes from it, reading nothing twice.
+#[test]
+fn a_live_feed_resumes_from_the_apps_checkpoint() {
+    use gridcentre::app::live::LiveClock;
+    use gridcentre_core::source::SourceSpec;
+    let mut h = harness();
+    let dir = tempfile::tempdir().unwrap();
+    h.state_mut().live_state_root = Some(dir.path().join("live"));
+    let feed = dir.path().join("feed.csv");
+    std::fs::write(&feed, "id,category,status,reported_at,lon,lat\nCK-1,城建物业,已受理,2026-10-31 08:00:00,130.36,46.78\nCK-2,民生服务,已受理,2026-10-31 09:00:00,130.37,46.79\n").unwrap();
+    let ctx = h.ctx.clone();
+    let wait_events = |h: &mut Harness<'static, GridCentreApp>, n: u64| {
+        let started = std::time::Instant::now();
+        while h.state().live.as_ref().is_none_or(|lv| lv.counters.events < n) {
+            h.step();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(started.elapsed().as_secs() < 20, "events did not arrive");
+        }
+    };
+    h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
+    wait_events(&mut h, 2);
+    let accepted = h.state().loaded().unwrap().table(Level::City).total.counts.accepted;
+    h.state_mut().stop_live();
+    // The live thread saves its checkpoint as it stops.
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(dir.path().join("live")).map(|rd| rd.count()).unwrap_or(0) == 0
+        || !std::fs::read_dir(dir.path().join("live")).unwrap().flatten().any(|d| d.path().join("CURRENT").exists())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(started.elapsed().as_secs() < 10, "no checkpoint");
+    }
+    // One more event while disconnected; connecting again reads only it.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&feed).unwrap();
+    std::io::Write::write_all(&mut f, "CK-3,社会治安,已受理,2026-10-31 10:00:00,130.36,46.78\n".as_bytes()).unwrap();
+    drop(f);
+    h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
+    wait_events(&mut h, 3);
+    h.run_steps(3);
+    let lv = h.state().live.as_ref().unwrap();
+    assert!(lv.resumed.as_deref().is_some_and(|r| r.starts_with("resumed")), "{:?}", lv.resumed);
+    assert_eq!((lv.counters.events, lv.counters.new), (3, 3), "CK-1 and CK-2 from the checkpoint, CK-3 read");
+    assert_eq!(lv.ticker.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["CK-3"]);
+    assert_eq!(h.state().loaded().unwrap().table(Level::City).total.counts.accepted, accepted + 1);
+}

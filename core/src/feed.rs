@@ -49,6 +49,31 @@ pub struct Records {
     pub events: Vec<u64>,
     /// (event number, reason, the line as read).
     pub bad: Vec<(u64, String, String)>,
+    /// Where the source stands once these records are taken (to resume from after a restart).
+    pub position: Option<Position>,
+}
+
+/// Where a source stands: enough to resume reading after the last record taken.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Position {
+    File(FilePosition),
+    /// The newest `(updated_at, id)` read from a PostgreSQL table (microseconds since 1970).
+    Postgres {
+        watermark_us: i64,
+        id: String,
+    },
+}
+
+/// A followed file's position: which file (device, inode), the byte after the last complete
+/// line taken, lines counted so far and the CSV header in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilePosition {
+    pub dev: u64,
+    pub ino: u64,
+    pub offset: u64,
+    pub lines: u64,
+    pub header: Option<Vec<String>>,
 }
 
 /// File identity: device and inode on Unix; elsewhere the creation time and size stand in.
@@ -79,6 +104,8 @@ pub struct FileTail {
     pub lines: u64,
     /// Files followed (1 + rotations and truncations seen).
     pub files: u64,
+    /// Resume at the stored offset when the file opened is the one it belongs to.
+    resume: bool,
 }
 
 /// The most bytes read from a feed in one poll (a huge backlog is taken in steps).
@@ -97,6 +124,32 @@ impl FileTail {
             header: None,
             lines: 0,
             files: 0,
+            resume: false,
+        }
+    }
+
+    /// Follows `path` from a saved position: from the byte after the last line taken when the
+    /// file is still the same one (same device and inode, not shorter), else from the start of
+    /// what is there now (it was rotated or truncated meanwhile; records replace by id, so
+    /// reading one again changes nothing).
+    pub fn resume(path: impl Into<PathBuf>, pos: &FilePosition) -> FileTail {
+        let mut t = FileTail::new(path);
+        t.id = (pos.dev, pos.ino);
+        t.offset = pos.offset;
+        t.lines = pos.lines;
+        t.header = pos.header.clone();
+        t.resume = true;
+        t
+    }
+
+    /// Where reading stands: after the last complete line taken.
+    pub fn position(&self) -> FilePosition {
+        FilePosition {
+            dev: self.id.0,
+            ino: self.id.1,
+            offset: self.offset - self.partial.len() as u64,
+            lines: self.lines,
+            header: self.header.clone(),
         }
     }
 
@@ -140,17 +193,23 @@ impl FileTail {
         for r in &mut out.rows {
             r.resize(w, None);
         }
+        if self.file.is_some() {
+            out.position = Some(Position::File(self.position()));
+        }
         Ok(out)
     }
 
     fn open(&mut self, meta: &std::fs::Metadata) -> Result<()> {
         let f = File::open(&self.path).map_err(|e| CoreError::io(&self.path, e))?;
+        let same = std::mem::take(&mut self.resume) && identity(meta) == self.id && meta.len() >= self.offset;
         self.id = identity(meta);
         self.file = Some(f);
-        self.offset = 0;
         self.partial.clear();
-        self.header = None;
         self.files += 1;
+        if !same {
+            self.offset = 0;
+            self.header = None;
+        }
         Ok(())
     }
 
@@ -303,27 +362,10 @@ pub struct ReplayEvent {
 /// live table they leave exactly `inc`.
 pub fn replay_events(inc: &Incidents) -> Vec<ReplayEvent> {
     use crate::status::Status;
-    use crate::timeparse::{HOUR_MS, format_ms};
+    use crate::timeparse::HOUR_MS;
     let mut out = Vec::with_capacity(inc.len() * 2);
     for i in 0..inc.len() {
-        let t = |v: Option<i64>| v.map(format_ms);
-        let num = |v: f64| (!v.is_nan()).then(|| format!("{v}"));
-        let record = |status: Status, closed: Option<i64>, sat: bool| -> Vec<Option<String>> {
-            vec![
-                Some(inc.id[i].clone()),
-                Some(inc.categories.name(inc.category[i]).to_string()).filter(|s| !s.is_empty()),
-                Some(inc.sources.name(inc.source[i]).to_string()).filter(|s| !s.is_empty()),
-                Some(status.as_str().to_string()),
-                Some(format_ms(inc.reported_ms[i])),
-                t(inc.deadline_ms[i]),
-                t(closed),
-                Some(inc.satisfaction[i].as_str().to_string()).filter(|s| sat && !s.is_empty()),
-                num(inc.lon[i]),
-                num(inc.lat[i]),
-                inc.declared_grid_code(i).map(str::to_string),
-                Some(inc.departments.name(inc.department[i]).to_string()).filter(|s| !s.is_empty()),
-            ]
-        };
+        let record = |status: Status, closed: Option<i64>, sat: bool| record_cells(inc, i, status, closed, sat);
         let st = inc.status[i];
         let reported = inc.reported_ms[i];
         let first = if matches!(st, Status::Rejected | Status::Reported) { st } else { Status::Accepted };
@@ -339,6 +381,38 @@ pub fn replay_events(inc: &Incidents) -> Vec<ReplayEvent> {
     }
     out.sort_by_key(|e| e.at_ms);
     out
+}
+
+/// Incident `i` as a record under [`REPLAY_HEADER`] with the given status and closing time
+/// (and its satisfaction when `sat`); times to the millisecond, coordinates in full.
+pub fn record_cells(
+    inc: &Incidents,
+    i: usize,
+    status: crate::status::Status,
+    closed: Option<i64>,
+    sat: bool,
+) -> Vec<Option<String>> {
+    use crate::timeparse::format_ms_exact;
+    let num = |v: f64| (!v.is_nan()).then(|| format!("{v}"));
+    vec![
+        Some(inc.id[i].clone()),
+        Some(inc.categories.name(inc.category[i]).to_string()).filter(|s| !s.is_empty()),
+        Some(inc.sources.name(inc.source[i]).to_string()).filter(|s| !s.is_empty()),
+        Some(status.as_str().to_string()),
+        Some(format_ms_exact(inc.reported_ms[i])),
+        inc.deadline_ms[i].map(format_ms_exact),
+        closed.map(format_ms_exact),
+        Some(inc.satisfaction[i].as_str().to_string()).filter(|s| sat && !s.is_empty()),
+        num(inc.lon[i]),
+        num(inc.lat[i]),
+        inc.declared_grid_code(i).map(str::to_string),
+        Some(inc.departments.name(inc.department[i]).to_string()).filter(|s| !s.is_empty()),
+    ]
+}
+
+/// Incident `i` as it stands, as a record under [`REPLAY_HEADER`].
+pub fn incident_cells(inc: &Incidents, i: usize) -> Vec<Option<String>> {
+    record_cells(inc, i, inc.status[i], inc.closed_ms[i], true)
 }
 
 /// A record as a CSV line (quoted where needed, no newline).

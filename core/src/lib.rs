@@ -17,6 +17,7 @@
 //! - [`feed`]: live sources (a watched CSV/NDJSON file) read into records.
 //! - [`pg`]: PostgreSQL as a live source (watermark, LISTEN/NOTIFY) and as replay's target.
 //! - [`source`]: a live source on its own thread (file or PostgreSQL), reconnecting with backoff.
+//! - [`checkpoint`]: a live feed's state and position saved together, to resume after a restart.
 //! - [`live`]: the live table: events folded into the figures incrementally.
 //! - [`bundle`]: the report folder (charts, tables, printable HTML) the CLI and the app write.
 //! - [`pipeline`]: load → assign → dataset, as the CLI and the app both run it.
@@ -25,6 +26,7 @@
 pub mod analysis;
 pub mod bundle;
 pub mod charts;
+pub mod checkpoint;
 pub mod crs;
 pub mod error;
 pub mod export;

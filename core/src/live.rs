@@ -115,7 +115,7 @@ pub struct Applied {
 }
 
 /// Running totals of a feed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LiveCounters {
     pub events: u64,
     pub new: u64,
@@ -143,6 +143,8 @@ pub struct LiveTable {
     /// Open incidents within their limit, by deadline: (deadline, incident, version).
     deadlines: BinaryHeap<Reverse<(i64, u32, u32)>>,
     version: Vec<u32>,
+    /// Incidents the feed added or changed (what a checkpoint keeps).
+    touched: Vec<bool>,
     pub counters: LiveCounters,
     /// The latest quarantined events (at most [`QUARANTINE_KEEP`]).
     pub quarantine: std::collections::VecDeque<Quarantined>,
@@ -160,6 +162,7 @@ impl LiveTable {
             handling_ms: vec![0; n_grids + 1],
             deadlines: BinaryHeap::new(),
             version: vec![0; ds.incidents.len()],
+            touched: vec![false; ds.incidents.len()],
             counters: LiveCounters::default(),
             quarantine: Default::default(),
             ds,
@@ -248,12 +251,14 @@ impl LiveTable {
                     self.ds.grid_of[i] = self.locate(i);
                     self.refresh_limits();
                     self.account(i, 1);
+                    self.touched[i] = true;
                     out.updated.push(i as u32);
                 }
                 None => {
                     let i = rec.write(&mut self.ds.incidents, None);
                     self.by_id.insert(rec.id.to_string(), i as u32);
                     self.version.push(0);
+                    self.touched.push(true);
                     let g = self.locate(i);
                     self.ds.grid_of.push(g);
                     self.refresh_limits();
@@ -266,6 +271,20 @@ impl LiveTable {
         self.counters.updated += out.updated.len() as u64;
         self.counters.unchanged += out.unchanged as u64;
         out
+    }
+
+    /// The incidents the feed added or changed, in index order.
+    pub fn touched(&self) -> impl Iterator<Item = usize> + '_ {
+        self.touched.iter().enumerate().filter(|(_, t)| **t).map(|(i, _)| i)
+    }
+
+    /// Puts back what a checkpoint kept: its records are applied (as they stood when it was
+    /// saved) and the running totals are the checkpoint's.
+    pub fn restore(&mut self, ck: &crate::checkpoint::Checkpoint, opts: &IncidentOptions) -> Result<()> {
+        self.ingest(&ck.records, opts, Path::new("checkpoint"))?;
+        self.counters = ck.meta.counters.clone();
+        self.quarantine.clear();
+        Ok(())
     }
 
     fn push_quarantine(&mut self, q: Quarantined) {

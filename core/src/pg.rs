@@ -187,6 +187,16 @@ const SELECT: &str = "SELECT id, category, source, status, \
     ORDER BY updated_at, id LIMIT $3";
 
 impl PgReader {
+    /// A reader that goes on from a saved watermark (re-reading the overlap before it first).
+    pub fn resume(watermark_us: i64, id: &str) -> PgReader {
+        PgReader { watermark: (watermark_us, id.to_string()), ..PgReader::default() }
+    }
+
+    /// Where reading stands.
+    pub fn position(&self) -> crate::feed::Position {
+        crate::feed::Position::Postgres { watermark_us: self.watermark.0, id: self.watermark.1.clone() }
+    }
+
     /// Reads what changed since the last call (and, every [`OVERLAP_EVERY`], what committed
     /// late within [`OVERLAP`]), page by page up to `max_rows`, as records under
     /// [`REPLAY_HEADER`]. Returns the records and whether more are waiting.
@@ -228,6 +238,7 @@ impl PgReader {
                 break;
             }
         }
+        out.position = Some(self.position());
         let keep_from = self.watermark.0 - OVERLAP.as_micros() as i64;
         if self.seen.len() > 4 * PAGE as usize || sweep {
             self.seen.retain(|_, us| *us >= keep_from);

@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::feed::{FileTail, Records};
+use crate::feed::{FileTail, Position, Records};
 use crate::pg;
 
 /// A live source as the user names it: a path, or a PostgreSQL connection string.
@@ -95,6 +95,12 @@ pub struct Feed {
 
 impl Feed {
     pub fn start(spec: SourceSpec, opts: FeedOptions) -> Feed {
+        Feed::start_at(spec, opts, None)
+    }
+
+    /// Starts from a saved position (see [`crate::checkpoint`]); a position of another kind of
+    /// source is ignored.
+    pub fn start_at(spec: SourceSpec, opts: FeedOptions, from: Option<Position>) -> Feed {
         let (tx, rx) = sync_channel(opts.capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let label = spec.label();
@@ -104,8 +110,20 @@ impl Feed {
             .spawn(move || {
                 let mut run = Runner { tx, stop: flag, opts };
                 match spec {
-                    SourceSpec::File(path) => run.file(path),
-                    SourceSpec::Postgres(url) => run.postgres(&url),
+                    SourceSpec::File(path) => {
+                        let tail = match &from {
+                            Some(Position::File(p)) => FileTail::resume(&path, p),
+                            _ => FileTail::new(&path),
+                        };
+                        run.file(tail)
+                    }
+                    SourceSpec::Postgres(url) => {
+                        let reader = match &from {
+                            Some(Position::Postgres { watermark_us, id }) => pg::PgReader::resume(*watermark_us, id),
+                            _ => pg::PgReader::default(),
+                        };
+                        run.postgres(&url, reader)
+                    }
                 }
             })
             .ok();
@@ -177,8 +195,7 @@ impl Runner {
         !self.stopped()
     }
 
-    fn file(&mut self, path: PathBuf) {
-        let mut tail = FileTail::new(&path);
+    fn file(&mut self, mut tail: FileTail) {
         let mut state: Option<SourceState> = None;
         let mut attempt = 0;
         while !self.stopped() {
@@ -212,8 +229,7 @@ impl Runner {
         }
     }
 
-    fn postgres(&mut self, url: &str) {
-        let mut reader = pg::PgReader::default();
+    fn postgres(&mut self, url: &str, mut reader: pg::PgReader) {
         let mut attempt = 0;
         'connect: while !self.stopped() {
             if !self.send(FeedMsg::State(SourceState::Connecting)) {

@@ -77,6 +77,13 @@ pub fn format_ms(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
+/// Formats local milliseconds as `YYYY-MM-DD HH:MM:SS`, with `.mmm` when there are any (what
+/// the parser reads back to the same millisecond).
+pub fn format_ms_exact(ms: i64) -> String {
+    let frac = ms.rem_euclid(1000);
+    if frac == 0 { format_ms(ms) } else { format!("{}.{frac:03}", format_ms(ms)) }
+}
+
 /// Formats local milliseconds as `YYYY-MM-DD`.
 pub fn format_date(ms: i64) -> String {
     let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
@@ -376,6 +383,13 @@ mod tests {
         }
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn exact_formatting_reads_back_to_the_millisecond() {
+        for ms in [0i64, 1_700_000_000_123, 1_700_000_000_000, 1_700_000_000_999, -86_400_001] {
+            assert_eq!(parse_cli_datetime(&format_ms_exact(ms)).ok(), Some(ms), "{}", format_ms_exact(ms));
+        }
     }
 
     #[test]

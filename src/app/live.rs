@@ -80,6 +80,8 @@ pub struct LiveUpdate {
     pub ticker: Vec<TickerItem>,
     pub alerts: Vec<AlertItem>,
     pub quarantined: Vec<Quarantined>,
+    /// What became of the checkpoint (first update only).
+    pub resumed: Option<String>,
 }
 
 /// What [`LiveSession::take`] hands on: the newest tables, the newest dataset snapshot, and
@@ -102,8 +104,20 @@ pub struct LiveSession {
     /// Events per second over the last ticks.
     pub rate: f64,
     rate_window: VecDeque<(Instant, u64)>,
+    /// Set by the UI when it is ready for a new dataset snapshot (its last derive is done):
+    /// at most one snapshot is in flight however busy the machine is.
+    pub want_snapshot: Arc<AtomicBool>,
+    /// Why a checkpoint was not used, or that one was (for the status bar's tooltip).
+    pub resumed: Option<String>,
     rx: Receiver<LiveUpdate>,
     stop: Arc<AtomicBool>,
+}
+
+/// Where a live session keeps its checkpoints, and what it started from.
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    pub dir: PathBuf,
+    pub base: String,
 }
 
 impl LiveSession {
@@ -114,6 +128,7 @@ impl LiveSession {
         spec: SourceSpec,
         opts: IncidentOptions,
         clock: LiveClock,
+        state: Option<LiveState>,
         ctx: egui::Context,
     ) -> LiveSession {
         let (tx, rx) = sync_channel(8);
@@ -124,10 +139,15 @@ impl LiveSession {
             LiveClock::Data => ds.latest_time(),
         };
         let flag = stop.clone();
+        let want_snapshot = Arc::new(AtomicBool::new(true));
+        let want = want_snapshot.clone();
         let spawned = std::thread::Builder::new()
             .name("gridcentre-live".into())
             // The copy the live table works on is made there, not on the UI thread.
-            .spawn(move || run(Dataset::clone(&ds), config, spec, opts, clock, as_of_ms, tx, flag, ctx));
+            .spawn(move || {
+                let run = Run { config, spec, opts, clock, as_of_ms, tx, stop: flag, want, state, ctx };
+                run.run(Dataset::clone(&ds))
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start the live thread: {e}");
         }
@@ -144,6 +164,8 @@ impl LiveSession {
             flashes: Vec::new(),
             rate: 0.0,
             rate_window: VecDeque::new(),
+            want_snapshot,
+            resumed: None,
             rx,
             stop,
         }
@@ -159,6 +181,9 @@ impl LiveSession {
             n += 1;
             if let Some(s) = u.state {
                 self.state = s;
+            }
+            if let Some(r) = u.resumed {
+                self.resumed = Some(r);
             }
             self.counters = u.counters;
             self.as_of_ms = u.as_of_ms;
@@ -240,9 +265,10 @@ fn place(ds: &Dataset, grid: u32) -> String {
     names.join(" / ")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    ds: Dataset,
+/// How often a checkpoint is saved while events arrive.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+struct Run {
     config: IndicatorConfig,
     spec: SourceSpec,
     opts: IncidentOptions,
@@ -250,102 +276,155 @@ fn run(
     as_of_ms: i64,
     tx: SyncSender<LiveUpdate>,
     stop: Arc<AtomicBool>,
+    want: Arc<AtomicBool>,
+    state: Option<LiveState>,
     ctx: egui::Context,
-) {
-    let label = PathBuf::from(spec.label());
-    let mut live = LiveTable::new(ds, config, as_of_ms);
-    let feed = Feed::start(spec, FeedOptions { poll: Duration::from_millis(100), ..FeedOptions::default() });
-    let mut last_snapshot = Instant::now();
-    let mut snapshot_due = false;
-    let mut quarantine_seen = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let tick = Instant::now();
-        let mut state = None;
-        let mut ticker = Vec::new();
-        let mut changed = false;
-        // What arrived since the last tick, within the tick's time.
-        while let Some(m) = feed.try_recv() {
-            match m {
-                FeedMsg::State(s) => state = Some(s),
-                FeedMsg::Records(recs) => match live.ingest(&recs, &opts, &label) {
-                    Ok(applied) => {
-                        changed |= !applied.new.is_empty() || !applied.updated.is_empty();
-                        let inc = &live.ds.incidents;
-                        for (list, new) in [(&applied.new, true), (&applied.updated, false)] {
-                            // The ticker shows the latest few hundred of a burst.
-                            for &i in list.iter().rev().take(KEEP).rev() {
-                                let iu = i as usize;
-                                ticker.push(TickerItem {
-                                    incident: i,
-                                    id: inc.id[iu].clone(),
-                                    category: inc.categories.name(inc.category[iu]).to_string(),
-                                    status: inc.status[iu],
-                                    place: place(&live.ds, live.ds.grid_of[iu]),
-                                    new,
-                                    at_ms: inc.closed_ms[iu].unwrap_or(inc.reported_ms[iu]),
-                                    lon: inc.lon[iu],
-                                    lat: inc.lat[iu],
-                                });
+}
+
+impl Run {
+    fn run(self, ds: Dataset) {
+        use gridcentre_core::checkpoint;
+        let Run { config, spec, opts, clock, as_of_ms, tx, stop, want, state, ctx } = self;
+        let label_text = spec.label();
+        let label = PathBuf::from(&label_text);
+        let mut live = LiveTable::new(ds, config, as_of_ms);
+        // A checkpoint of this source and base data: its records back in, reading from its position.
+        let mut position = None;
+        let mut resumed = None;
+        if let Some(st) = &state {
+            let (ck, why_not) = checkpoint::load_matching(&st.dir, &label_text, &st.base);
+            resumed = why_not;
+            if let Some(ck) = ck {
+                match live.restore(&ck, &opts) {
+                    Ok(()) => {
+                        position = ck.meta.position.clone();
+                        resumed = Some(format!(
+                            "resumed from the checkpoint of {} ({} incidents)",
+                            gridcentre_core::timeparse::format_ms(ck.meta.saved_at_ms),
+                            ck.meta.incidents
+                        ));
+                    }
+                    Err(e) => resumed = Some(format!("checkpoint not used: {e}")),
+                }
+            }
+        }
+        let save = |live: &LiveTable, position: &Option<gridcentre_core::feed::Position>| {
+            if let Some(st) = &state
+                && let Err(e) = checkpoint::save(&st.dir, live, &label_text, &st.base, position.clone())
+            {
+                tracing::warn!("live checkpoint: {e}");
+            }
+        };
+        let feed =
+            Feed::start_at(spec, FeedOptions { poll: Duration::from_millis(100), ..FeedOptions::default() }, position.clone());
+        let mut last_snapshot = Instant::now();
+        let mut snapshot_due = resumed.as_deref().is_some_and(|r| r.starts_with("resumed"));
+        let mut saved = (Instant::now(), live.counters.events);
+        let mut quarantine_seen = live.counters.quarantined;
+        let mut first = true;
+        while !stop.load(Ordering::Relaxed) {
+            let tick = Instant::now();
+            let mut source_state = None;
+            let mut ticker = Vec::new();
+            let mut changed = first && snapshot_due;
+            // What arrived since the last tick, within the tick's time.
+            while let Some(m) = feed.try_recv() {
+                match m {
+                    FeedMsg::State(s) => source_state = Some(s),
+                    FeedMsg::Records(recs) => match live.ingest(&recs, &opts, &label) {
+                        Ok(applied) => {
+                            position = recs.position.clone().or(position);
+                            changed |= !applied.new.is_empty() || !applied.updated.is_empty();
+                            let inc = &live.ds.incidents;
+                            for (list, new) in [(&applied.new, true), (&applied.updated, false)] {
+                                // The ticker shows the latest few hundred of a burst.
+                                for &i in list.iter().rev().take(KEEP).rev() {
+                                    let iu = i as usize;
+                                    ticker.push(TickerItem {
+                                        incident: i,
+                                        id: inc.id[iu].clone(),
+                                        category: inc.categories.name(inc.category[iu]).to_string(),
+                                        status: inc.status[iu],
+                                        place: place(&live.ds, live.ds.grid_of[iu]),
+                                        new,
+                                        at_ms: inc.closed_ms[iu].unwrap_or(inc.reported_ms[iu]),
+                                        lon: inc.lon[iu],
+                                        lat: inc.lat[iu],
+                                    });
+                                }
                             }
                         }
-                    }
-                    Err(e) => state = Some(SourceState::Retrying { error: e.to_string(), attempt: 0, wait: Duration::ZERO }),
-                },
+                        Err(e) => {
+                            source_state = Some(SourceState::Retrying { error: e.to_string(), attempt: 0, wait: Duration::ZERO })
+                        }
+                    },
+                }
+                if tick.elapsed() > TICK / 2 {
+                    break;
+                }
             }
-            if tick.elapsed() > TICK / 2 {
+            ticker.sort_by_key(|t| t.at_ms);
+            let now = match clock {
+                LiveClock::System => now_local_ms(),
+                LiveClock::Data => live.counters.last_event_ms.unwrap_or(live.as_of_ms).max(live.as_of_ms),
+            };
+            let alerts: Vec<AlertItem> = live
+                .advance(now)
+                .into_iter()
+                .map(|a| {
+                    let inc = &live.ds.incidents;
+                    let iu = a.incident as usize;
+                    AlertItem {
+                        incident: a.incident,
+                        category: inc.categories.name(inc.category[iu]).to_string(),
+                        id: a.id,
+                        deadline_ms: a.deadline_ms,
+                        place: place(&live.ds, a.grid),
+                        lon: inc.lon[iu],
+                        lat: inc.lat[iu],
+                        seen_at: 0.0,
+                    }
+                })
+                .collect();
+            changed |= !alerts.is_empty();
+            snapshot_due |= changed;
+            let tables = changed.then(|| Arc::new(Level::ALL.iter().map(|&l| live.table(l)).collect::<Vec<_>>()));
+            // A snapshot when the UI is done with the last one, at most every SNAPSHOT_EVERY.
+            let dataset =
+                (snapshot_due && last_snapshot.elapsed() >= SNAPSHOT_EVERY && want.swap(false, Ordering::AcqRel)).then(|| {
+                    last_snapshot = Instant::now();
+                    snapshot_due = false;
+                    Arc::new(live.ds.clone())
+                });
+            let new_q = (live.counters.quarantined - quarantine_seen).min(live.quarantine.len() as u64) as usize;
+            quarantine_seen = live.counters.quarantined;
+            let quarantined: Vec<Quarantined> = live.quarantine.iter().rev().take(new_q.min(KEEP)).rev().cloned().collect();
+            let update = LiveUpdate {
+                state: source_state,
+                counters: live.counters.clone(),
+                as_of_ms: live.as_of_ms,
+                last_event_ms: live.counters.last_event_ms,
+                tables,
+                dataset,
+                ticker,
+                alerts,
+                quarantined,
+                resumed: resumed.take(),
+            };
+            first = false;
+            if tx.send(update).is_err() {
                 break;
             }
+            ctx.request_repaint();
+            if saved.1 != live.counters.events && saved.0.elapsed() >= CHECKPOINT_EVERY {
+                save(&live, &position);
+                saved = (Instant::now(), live.counters.events);
+            }
+            std::thread::sleep(TICK.saturating_sub(tick.elapsed()));
         }
-        ticker.sort_by_key(|t| t.at_ms);
-        let now = match clock {
-            LiveClock::System => now_local_ms(),
-            LiveClock::Data => live.counters.last_event_ms.unwrap_or(live.as_of_ms).max(live.as_of_ms),
-        };
-        let alerts: Vec<AlertItem> = live
-            .advance(now)
-            .into_iter()
-            .map(|a| {
-                let inc = &live.ds.incidents;
-                let iu = a.incident as usize;
-                AlertItem {
-                    incident: a.incident,
-                    category: inc.categories.name(inc.category[iu]).to_string(),
-                    id: a.id,
-                    deadline_ms: a.deadline_ms,
-                    place: place(&live.ds, a.grid),
-                    lon: inc.lon[iu],
-                    lat: inc.lat[iu],
-                    seen_at: 0.0,
-                }
-            })
-            .collect();
-        changed |= !alerts.is_empty();
-        snapshot_due |= changed;
-        let tables = changed.then(|| Arc::new(Level::ALL.iter().map(|&l| live.table(l)).collect::<Vec<_>>()));
-        let dataset = (snapshot_due && last_snapshot.elapsed() >= SNAPSHOT_EVERY).then(|| {
-            last_snapshot = Instant::now();
-            snapshot_due = false;
-            Arc::new(live.ds.clone())
-        });
-        let new_q = (live.counters.quarantined - quarantine_seen).min(live.quarantine.len() as u64) as usize;
-        quarantine_seen = live.counters.quarantined;
-        let quarantined: Vec<Quarantined> = live.quarantine.iter().rev().take(new_q.min(KEEP)).rev().cloned().collect();
-        let update = LiveUpdate {
-            state,
-            counters: live.counters.clone(),
-            as_of_ms: live.as_of_ms,
-            last_event_ms: live.counters.last_event_ms,
-            tables,
-            dataset,
-            ticker,
-            alerts,
-            quarantined,
-        };
-        if tx.send(update).is_err() {
-            break;
+        feed.stop();
+        if saved.1 != live.counters.events {
+            save(&live, &position);
         }
-        ctx.request_repaint();
-        std::thread::sleep(TICK.saturating_sub(tick.elapsed()));
     }
-    feed.stop();
 }

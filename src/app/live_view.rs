@@ -113,6 +113,8 @@ impl GridCentreApp {
         let r = ui.label(format!("{} {} · {text}", lang.t("实时接入", "Live"), lv.label));
         if let SourceState::Retrying { error, .. } = &lv.state {
             r.on_hover_text(error);
+        } else if let Some(note) = &lv.resumed {
+            r.on_hover_text(note);
         }
         let c = &lv.counters;
         ui.label(format!(
@@ -153,7 +155,7 @@ impl GridCentreApp {
             if lv.ticker.is_empty() {
                 cols[0].label(RichText::new(lang.t("等待新事件…", "Waiting for events…")).weak());
             }
-            egui::ScrollArea::vertical().id_salt("ticker").max_height(if big { 150.0 } else { 110.0 }).show(&mut cols[0], |ui| {
+            egui::ScrollArea::vertical().id_salt("ticker").max_height(if big { 170.0 } else { 130.0 }).show(&mut cols[0], |ui| {
                 for t in lv.ticker.iter().take(50) {
                     let tag = if t.new { lang.t("新", "new") } else { lang.t("更新", "upd") };
                     let line = format!(
@@ -179,7 +181,7 @@ impl GridCentreApp {
             if lv.alerts.is_empty() {
                 cols[1].label(RichText::new(lang.t("暂无", "None")).weak());
             }
-            egui::ScrollArea::vertical().id_salt("alerts").max_height(if big { 150.0 } else { 110.0 }).show(&mut cols[1], |ui| {
+            egui::ScrollArea::vertical().id_salt("alerts").max_height(if big { 170.0 } else { 130.0 }).show(&mut cols[1], |ui| {
                 for a in lv.alerts.iter().take(50) {
                     let line = format!(
                         "{}  {}  {}  {} {}",

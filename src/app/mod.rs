@@ -170,6 +170,8 @@ pub struct GridCentreApp {
     pending_live: Option<(SourceSpec, live::LiveClock)>,
     /// The "connect a live source" form, while open.
     live_form: Option<LiveForm>,
+    /// Where live checkpoints go (the app's data folder; none in tests).
+    pub live_state_root: Option<PathBuf>,
 }
 
 /// The form that starts a live feed: a file path or a connection string, and the password
@@ -207,6 +209,7 @@ impl GridCentreApp {
         let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
         theme::apply_visuals(&cc.egui_ctx, settings.dark);
         let mut app = Self::with_data(&cc.egui_ctx, settings, Data::Failed(String::new()));
+        app.live_state_root = eframe::storage_dir("gridcentre").map(|d| d.join("live"));
         app.start_load(&cc.egui_ctx, sources);
         app.fit_pending = app.settings.view.is_none();
         if let Some((lon, lat, zoom)) = app.settings.view {
@@ -267,6 +270,7 @@ impl GridCentreApp {
             live: None,
             pending_live: None,
             live_form: None,
+            live_state_root: None,
         }
     }
 
@@ -296,7 +300,14 @@ impl GridCentreApp {
             return;
         };
         let opts = l.sources.incident_options.clone();
-        self.live = Some(live::LiveSession::start(l.ds.clone(), l.config.clone(), spec, opts, clock, ctx.clone()));
+        // Checkpoints per source and base data, under the app's data folder (not in tests).
+        let state = self.live_state_root.as_ref().map(|root| {
+            let base = gridcentre_core::checkpoint::fingerprint(&[Some(&l.sources.grids), l.sources.incidents.as_deref()]);
+            let key = format!("{}\n{base}", spec.label());
+            let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+            live::LiveState { dir: root.join(format!("{hash:016x}")), base }
+        });
+        self.live = Some(live::LiveSession::start(l.ds.clone(), l.config.clone(), spec, opts, clock, state, ctx.clone()));
     }
 
     /// Stops following the live source (the figures stay as they are).
@@ -316,6 +327,9 @@ impl GridCentreApp {
         let now = ctx.input(|i| i.time);
         let (Some(session), Data::Ready(l)) = (self.live.as_mut(), &mut self.data) else { return };
         let (tables, dataset, n) = session.take(now);
+        if self.derive_pending.is_none() {
+            session.want_snapshot.store(true, std::sync::atomic::Ordering::Release);
+        }
         if let Some(t) = tables {
             l.live_tables = Some(t);
             l.version += 1;

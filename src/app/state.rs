@@ -363,6 +363,7 @@ pub enum LoadMsg {
 pub fn spawn_load(sources: Sources, state: FilterState, crs: Crs, ctx: egui::Context) -> Receiver<LoadMsg> {
     let (tx, rx): (SyncSender<LoadMsg>, Receiver<LoadMsg>) = sync_channel(16);
     let spawned = std::thread::Builder::new().name("gridcentre-loader".into()).spawn(move || {
+        super::worker::background_priority();
         let mut progress = |s: Stage| {
             let _ = tx.send(LoadMsg::Stage(s));
             ctx.request_repaint();

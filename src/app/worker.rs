@@ -22,6 +22,7 @@ impl<J: Send + 'static, R: Send + 'static> Worker<J, R> {
         let (tx, rx): (Sender<R>, Receiver<R>) = channel();
         let shared = slot.clone();
         let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || {
+            background_priority();
             loop {
                 let job = {
                     let (lock, cv) = &*shared;
@@ -81,6 +82,18 @@ impl<J, R> Drop for Worker<J, R> {
     }
 }
 
+/// Lowers the calling thread's priority (nice 10 on Linux) so that on a busy machine the UI
+/// thread gets the CPU first and frames stay short; the work still uses every idle core.
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes its
+    // scheduling priority (an error, e.g. not permitted, leaves it as it was).
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
 /// Drops `value` on a background thread: freeing a replaced dataset or point layer of a million
 /// incidents takes tens of milliseconds, which a frame cannot spare.
 pub fn drop_later<T: Send + 'static>(value: T) {
@@ -89,7 +102,14 @@ pub fn drop_later<T: Send + 'static>(value: T) {
     static BIN: OnceLock<Option<Mutex<Sender<Garbage>>>> = OnceLock::new();
     let bin = BIN.get_or_init(|| {
         let (tx, rx) = channel::<Garbage>();
-        std::thread::Builder::new().name("gridcentre-drop".into()).spawn(move || for _ in rx {}).ok().map(|_| Mutex::new(tx))
+        std::thread::Builder::new()
+            .name("gridcentre-drop".into())
+            .spawn(move || {
+                background_priority();
+                for _ in rx {}
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
     });
     let boxed: Garbage = Box::new(value);
     match bin.as_ref().and_then(|m| m.lock().ok()) {
