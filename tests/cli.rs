@@ -20,6 +20,15 @@ fn text(b: &[u8]) -> String {
 const GRIDS: &str = "sample-data/grids.geojson";
 const INCIDENTS: &str = "sample-data/incidents.csv";
 
+/// `stats` of the sample at a level, written to `dir/stats_LEVEL.csv`.
+fn stats_file(dir: &Path, level: &str) -> PathBuf {
+    let s = dir.join(format!("stats_{level}.csv"));
+    let out =
+        gridcentre(&["stats", "-q", "--grids", GRIDS, "--incidents", INCIDENTS, "--level", level, "--out", s.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s
+}
+
 #[test]
 fn version_names_the_revision_and_build_date() {
     let out = gridcentre(&["--version"]);
@@ -175,21 +184,8 @@ fn replay_into_a_feed_then_live_gives_the_table_stats_gives() {
         let out = gridcentre(&["replay", "-q", "--incidents", INCIDENTS, "--to", f]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         for level in ["grid", "street", "district"] {
-            let s = dir.path().join(format!("stats_{level}.csv"));
+            let s = stats_file(dir.path(), level);
             let l = dir.path().join(format!("live_{level}.csv"));
-            let out = gridcentre(&[
-                "stats",
-                "-q",
-                "--grids",
-                GRIDS,
-                "--incidents",
-                INCIDENTS,
-                "--level",
-                level,
-                "--out",
-                s.to_str().unwrap(),
-            ]);
-            assert!(out.status.success(), "{}", text(&out.stderr));
             let args = [
                 "live",
                 "--grids",
@@ -253,20 +249,7 @@ fn live_follows_a_growing_feed_and_quarantines_what_is_no_event() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("events 119252") && err.contains("quarantined 1 "), "{err}");
     assert!(err.contains("quarantined event") && err.contains("X1"), "{err}");
-    let s = dir.path().join("stats.csv");
-    let out = gridcentre(&[
-        "stats",
-        "-q",
-        "--grids",
-        GRIDS,
-        "--incidents",
-        INCIDENTS,
-        "--level",
-        "street",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    let s = stats_file(dir.path(), "street");
     assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
 }
 
@@ -284,21 +267,8 @@ fn replay_into_postgres_then_live_gives_the_table_stats_gives() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("replayed 119251 events of 59991 incidents into postgres://gc:***@127.0.0.1"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("stats.csv");
+    let s = stats_file(dir.path(), "street");
     let l = dir.path().join("live.csv");
-    let out = gridcentre(&[
-        "stats",
-        "-q",
-        "--grids",
-        GRIDS,
-        "--incidents",
-        INCIDENTS,
-        "--level",
-        "street",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
     let out = gridcentre(&[
         "live",
         "--grids",
@@ -375,20 +345,7 @@ fn live_resumes_from_its_checkpoint_reading_only_what_came_after() {
     let second = run();
     assert!(second.contains("resumed from the checkpoint"), "{second}");
     assert!(second.contains("events 119251 (+59251) new 59991 updated 59260"), "{second}");
-    let s = dir.path().join("stats.csv");
-    let out = gridcentre(&[
-        "stats",
-        "-q",
-        "--grids",
-        GRIDS,
-        "--incidents",
-        INCIDENTS,
-        "--level",
-        "street",
-        "--out",
-        s.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    let s = stats_file(dir.path(), "street");
     assert_eq!(std::fs::read(&table).unwrap(), std::fs::read(&s).unwrap());
     // A third run with nothing new: nothing read again, the same table.
     let third = run();

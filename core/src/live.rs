@@ -26,7 +26,7 @@ use crate::load::incidents::parse_records;
 use crate::model::{Incidents, Level, NO_CODE, NO_GRID, Satisfaction};
 use crate::pipeline::Dataset;
 use crate::report::LoadReport;
-use crate::stats::{self, Counts, Figures, Filter, IndicatorConfig, StatsTable, UnitRow, hours_of_ms};
+use crate::stats::{self, Counts, Filter, IndicatorConfig, StatsTable, UnitRow, hours_of_ms};
 use crate::status::Status;
 use crate::timeparse::format_ms;
 
@@ -368,22 +368,7 @@ impl LiveTable {
         let rows: Vec<UnitRow> = units
             .iter()
             .enumerate()
-            .map(|(i, u)| {
-                let c = with_hours(sums[i]);
-                let parent = u.parent.and_then(|p| parent_units.and_then(|pu| pu.get(p as usize)));
-                UnitRow {
-                    level,
-                    unit: Some(i as u32),
-                    code: u.code.clone(),
-                    name: u.name.clone(),
-                    parent_code: parent.map(|p| p.code.clone()).unwrap_or_default(),
-                    parent_name: parent.map(|p| p.name.clone()).unwrap_or_default(),
-                    area_km2: Some(u.area_km2),
-                    households: u.households,
-                    figures: Figures::compute_with_households(&c, &self.config, Some(u.area_km2), u.households),
-                    counts: c,
-                }
-            })
+            .map(|(i, u)| stats::unit_row(level, i, u, parent_units, with_hours(sums[i]), &self.config))
             .collect();
         let last = self.counts.len() - 1;
         let unassigned = with_hours((self.counts[last], self.handling_ms[last]));

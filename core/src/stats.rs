@@ -515,22 +515,34 @@ pub fn unit_table(ds: &Dataset, level: Level, filter: &Filter, cfg: &IndicatorCo
             continue;
         }
         let c = counts.get(&(i as u32)).copied().unwrap_or_default();
-        let parent = u.parent.and_then(|p| parent_units.and_then(|pu| pu.get(p as usize)));
-        rows.push(UnitRow {
-            level,
-            unit: Some(i as u32),
-            code: u.code.clone(),
-            name: u.name.clone(),
-            parent_code: parent.map(|p| p.code.clone()).unwrap_or_default(),
-            parent_name: parent.map(|p| p.name.clone()).unwrap_or_default(),
-            area_km2: Some(u.area_km2),
-            households: u.households,
-            figures: Figures::compute_with_households(&c, cfg, Some(u.area_km2), u.households),
-            counts: c,
-        });
+        rows.push(unit_row(level, i, u, parent_units, c, cfg));
     }
     let un = counts.get(&NO_GRID).copied().unwrap_or_default();
     Ok(assemble(ds, level, rows, un, filter, cfg, &format_ms(as_of_ms)))
+}
+
+/// The row of unit `i` of a level, from its counts.
+pub(crate) fn unit_row(
+    level: Level,
+    i: usize,
+    u: &crate::model::Unit,
+    parent_units: Option<&[crate::model::Unit]>,
+    c: Counts,
+    cfg: &IndicatorConfig,
+) -> UnitRow {
+    let parent = u.parent.and_then(|p| parent_units.and_then(|pu| pu.get(p as usize)));
+    UnitRow {
+        level,
+        unit: Some(i as u32),
+        code: u.code.clone(),
+        name: u.name.clone(),
+        parent_code: parent.map(|p| p.code.clone()).unwrap_or_default(),
+        parent_name: parent.map(|p| p.name.clone()).unwrap_or_default(),
+        area_km2: Some(u.area_km2),
+        households: u.households,
+        figures: Figures::compute_with_households(&c, cfg, Some(u.area_km2), u.households),
+        counts: c,
+    }
 }
 
 /// A table from its unit rows and the unassigned counts: the unassigned row and the total
