@@ -452,6 +452,8 @@ fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
     );
     std::fs::write(&feed, body).unwrap();
     let ctx = h.ctx.clone();
+    assert!(!h.state().settings.alert_sound, "the chime is off by default");
+    h.state_mut().settings.alert_sound = true;
     h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
     let started = std::time::Instant::now();
     while h.state().live.as_ref().unwrap().counters.events < 4 {
@@ -476,6 +478,12 @@ fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
     h.get_by_label("超期预警");
     assert_eq!(h.query_all_by_label_contains("LIVE-1  城建物业").count(), 2, "in the ticker and in the alerts");
     h.get_by_label_contains("时限");
+    assert_eq!(h.state().chime.rung, 1, "the overdue alert chimed once");
+    // The switch beside the alerts turns the chime off; the same alert again stays silent.
+    h.get_by_label("声音提醒").click();
+    h.run();
+    assert!(!h.state().settings.alert_sound);
+    h.state_mut().chime = gridcentre::app::sound::Chime::counting();
     // Disconnect, then connect again through the form (File ▸ 实时接入…).
     h.get_by_label("文件").click();
     h.run();
@@ -502,6 +510,9 @@ fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(started.elapsed().as_secs() < 20, "the feed did not arrive through the form");
     }
+    h.run_steps(3);
+    assert_eq!(h.state().live.as_ref().unwrap().alerts.len(), 1, "LIVE-1 is overdue again");
+    assert_eq!(h.state().chime.rung, 0, "but the chime is off");
 }
 
 /// The app keeps a checkpoint of a live feed: after disconnecting (or a restart), connecting the

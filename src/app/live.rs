@@ -109,6 +109,8 @@ pub struct LiveSession {
     pub want_snapshot: Arc<AtomicBool>,
     /// Why a checkpoint was not used, or that one was (for the status bar's tooltip).
     pub resumed: Option<String>,
+    /// Overdue alerts that came in with the last [`LiveSession::take`].
+    pub new_alerts: usize,
     rx: Receiver<LiveUpdate>,
     stop: Arc<AtomicBool>,
 }
@@ -166,6 +168,7 @@ impl LiveSession {
             rate_window: VecDeque::new(),
             want_snapshot,
             resumed: None,
+            new_alerts: 0,
             rx,
             stop,
         }
@@ -177,6 +180,7 @@ impl LiveSession {
         let mut tables = None;
         let mut dataset = None;
         let mut n = 0;
+        self.new_alerts = 0;
         while let Ok(u) = self.rx.try_recv() {
             n += 1;
             if let Some(s) = u.state {
@@ -197,6 +201,7 @@ impl LiveSession {
                 self.ticker.push_front(t);
             }
             for mut a in u.alerts {
+                self.new_alerts += 1;
                 a.seen_at = now;
                 self.alerts.push_front(a);
             }

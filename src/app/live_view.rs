@@ -148,6 +148,8 @@ impl GridCentreApp {
         let lang = self.settings.lang;
         let mut go: Option<Selection> = None;
         let Some(lv) = &self.live else { return };
+        let silent = self.chime.problem();
+        let sound = &mut self.settings.alert_sound;
         let big = self.settings.wall;
         let size = if big { 16.0 } else { 13.0 };
         ui.columns(2, |cols| {
@@ -177,7 +179,14 @@ impl GridCentreApp {
                     }
                 }
             });
-            cols[1].label(RichText::new(lang.t("超期预警", "Overdue alerts")).strong().size(size + 1.0).color(theme::ALERT));
+            cols[1].horizontal(|ui| {
+                ui.label(RichText::new(lang.t("超期预警", "Overdue alerts")).strong().size(size + 1.0).color(theme::ALERT));
+                ui.checkbox(sound, lang.t("声音提醒", "Chime"))
+                    .on_hover_text(lang.t("新的超期预警响铃（每 5 秒至多一次）", "New overdue alerts chime (at most every 5 s)"));
+                if *sound && let Some(why) = &silent {
+                    ui.colored_label(theme::ALERT, lang.t("（无声）", "(silent)")).on_hover_text(why);
+                }
+            });
             if lv.alerts.is_empty() {
                 cols[1].label(RichText::new(lang.t("暂无", "None")).weak());
             }

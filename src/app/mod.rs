@@ -11,6 +11,7 @@ pub mod live;
 mod live_view;
 pub mod map;
 mod panels;
+pub mod sound;
 pub mod state;
 pub mod theme;
 pub mod worker;
@@ -58,6 +59,8 @@ pub struct Settings {
     /// Map, table or charts in the middle of the window.
     pub view_mode: ViewMode,
     pub analysis: AnalysisSettings,
+    /// Overdue alerts also chime (off by default: many centres share one room).
+    pub alert_sound: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             show_layers: false,
             view_mode: ViewMode::Map,
             analysis: AnalysisSettings::default(),
+            alert_sound: false,
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct GridCentreApp {
     live_form: Option<LiveForm>,
     /// Where live checkpoints go (the app's data folder; none in tests).
     pub live_state_root: Option<PathBuf>,
+    /// The overdue chime (counting only in tests).
+    pub chime: sound::Chime,
 }
 
 /// The form that starts a live feed: a file path or a connection string, and the password
@@ -210,6 +216,7 @@ impl GridCentreApp {
         theme::apply_visuals(&cc.egui_ctx, settings.dark);
         let mut app = Self::with_data(&cc.egui_ctx, settings, Data::Failed(String::new()));
         app.live_state_root = eframe::storage_dir("gridcentre").map(|d| d.join("live"));
+        app.chime = sound::Chime::alsa();
         app.start_load(&cc.egui_ctx, sources);
         app.fit_pending = app.settings.view.is_none();
         if let Some((lon, lat, zoom)) = app.settings.view {
@@ -271,6 +278,7 @@ impl GridCentreApp {
             pending_live: None,
             live_form: None,
             live_state_root: None,
+            chime: sound::Chime::counting(),
         }
     }
 
@@ -327,6 +335,9 @@ impl GridCentreApp {
         let now = ctx.input(|i| i.time);
         let (Some(session), Data::Ready(l)) = (self.live.as_mut(), &mut self.data) else { return };
         let (tables, dataset, n) = session.take(now);
+        if session.new_alerts > 0 && self.settings.alert_sound {
+            self.chime.ring(now);
+        }
         if self.derive_pending.is_none() {
             session.want_snapshot.store(true, std::sync::atomic::Ordering::Release);
         }
