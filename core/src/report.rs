@@ -29,6 +29,13 @@ impl Tally {
             self.examples.push((row, detail()));
         }
     }
+
+    /// Adds a tally of later rows (the examples stay the first few in row order).
+    pub fn absorb(&mut self, later: Tally) {
+        self.count += later.count;
+        let room = MAX_EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(later.examples.into_iter().take(room));
+    }
 }
 
 /// What was done with the rows of an input.
@@ -87,6 +94,21 @@ impl LoadReport {
 
     pub fn warn(&mut self, row: usize, kind: &str, detail: impl FnOnce() -> String) {
         self.warnings.entry(kind.to_string()).or_default().add(row, detail);
+    }
+
+    /// Adds the rejections, warnings and unmapped statuses of a report on later rows of the
+    /// same input (a chunk parsed on another thread).
+    pub fn absorb(&mut self, later: LoadReport) {
+        self.rejected += later.rejected;
+        for (reason, t) in later.rejections {
+            self.rejections.entry(reason).or_default().absorb(t);
+        }
+        for (kind, t) in later.warnings {
+            self.warnings.entry(kind).or_default().absorb(t);
+        }
+        for (label, n) in later.unmapped_statuses {
+            *self.unmapped_statuses.entry(label).or_insert(0) += n;
+        }
     }
 
     /// True when the numbers add up (they always should; tests assert it).

@@ -414,6 +414,17 @@ fn valid_lon_lat(lon: f64, lat: f64) -> bool {
 
 /// Parses the recognised fields of every row into [`Incidents`].
 fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut LoadReport) -> Result<Incidents> {
+    ingest_in_chunks(path, df, opts, report, CHUNK_ROWS)
+}
+
+/// [`ingest`] with the row pass on chunks of `chunk_rows` rows (tests use small chunks).
+fn ingest_in_chunks(
+    path: &Path,
+    df: &DataFrame,
+    opts: &IncidentOptions,
+    report: &mut LoadReport,
+    chunk_rows: usize,
+) -> Result<Incidents> {
     let mut df = text_for_exotic_types(df)?;
     df.rechunk_mut_par();
     let df = &df;
@@ -473,200 +484,492 @@ fn ingest(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut Load
     let parsed = |v: &Option<Vec<Parsed<i64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
     let parsed_f = |v: &Option<Vec<Parsed<f64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
 
-    let mut out = Incidents::default();
-    out.id.reserve(n);
-    out.category.reserve(n);
-    out.source.reserve(n);
-    out.department.reserve(n);
-    out.grid_code.reserve(n);
-    out.status.reserve(n);
-    out.reported_ms.reserve(n);
-    out.closed_ms.reserve(n);
-    out.deadline_ms.reserve(n);
-    out.satisfaction.reserve(n);
-    out.lon.reserve(n);
-    out.lat.reserve(n);
-    out.source_row.reserve(n);
-    let mut seen_ids: HashMap<Cow<'_, str>, usize, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default());
-    for i in 0..n {
-        let row = i + 2; // the header is row 1
-        // id
-        let id_text: Cow<'_, str> = match &id {
-            None => Cow::Owned(format!("row{row}")),
-            Some(c) => match c.cell(i).cow() {
-                Some(t) if !t.is_empty() => t,
-                _ => {
-                    report.reject(row, "missing id", String::new);
-                    continue;
-                }
-            },
-        };
-        // reported_at
-        let reported_ms = match parsed(&reported_t, i) {
-            Ok(Some(ms)) => ms,
-            Ok(None) => {
-                report.reject(row, "missing reported_at", || format!("id {id_text}"));
-                continue;
-            }
-            Err(()) => {
-                let c = at(&reported, i);
-                report.reject(row, "unparsable reported_at", || format!("id {id_text}: {}", c.show()));
-                continue;
-            }
-        };
-        let closed_ms = match parsed(&closed_t, i) {
-            Ok(v) => v,
-            Err(()) => {
-                let c = at(&closed, i);
-                report.reject(row, "unparsable closed_at", || format!("id {id_text}: {}", c.show()));
-                continue;
-            }
-        };
-        let deadline_ms = match parsed(&deadline_t, i) {
-            Ok(v) => v,
-            Err(()) => {
-                let c = at(&deadline, i);
-                report.reject(row, "unparsable deadline", || format!("id {id_text}: {}", c.show()));
-                continue;
-            }
-        };
-        // status
-        let st = match &status {
-            None => {
-                if closed_ms.is_some() {
-                    Status::Closed
-                } else {
-                    Status::Accepted
-                }
-            }
-            Some(c) => match c.cell(i).cow() {
-                None => {
-                    report.reject(row, "missing status", || format!("id {id_text}"));
-                    continue;
-                }
-                Some(label) => match opts.status_map.map(&label) {
-                    Some(s) => s,
-                    None => {
-                        *report.unmapped_statuses.entry(label.to_string()).or_insert(0) += 1;
-                        report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
+    // Every row-local check, on chunks of rows in parallel. Each chunk keeps its rows in order
+    // with its own codes for the text fields; the duplicate-id check (which needs every row)
+    // and the merge in row order follow.
+    let chunk = |start: usize, end: usize| -> Part<'_> {
+        let mut part = Part::new(path, end - start);
+        let report = &mut part.report;
+        for i in start..end {
+            let row = i + 2; // the header is row 1
+            let cand = part.row.len() as u32;
+            // id
+            let id_text: Cow<'_, str> = match &id {
+                None => Cow::Owned(format!("row{row}")),
+                Some(c) => match c.cell(i).cow() {
+                    Some(t) if !t.is_empty() => t,
+                    _ => {
+                        report.reject(row, "missing id", String::new);
                         continue;
                     }
                 },
-            },
-        };
-        // location
-        let (mut x, mut y) = (f64::NAN, f64::NAN);
-        if has_xy {
-            match (parsed_f(&lon_n, i), parsed_f(&lat_n, i)) {
-                (Ok(Some(a)), Ok(Some(b))) => {
-                    if a == 0.0 && b == 0.0 {
-                        report.warn(row, "zero coordinates treated as no location", || format!("id {id_text}"));
-                    } else if valid_lon_lat(a, b) {
-                        (x, y) = (a, b);
-                    } else if valid_lon_lat(b, a) {
-                        report.warn(row, "lon/lat swapped (swapped back)", || format!("id {id_text}: lon {a}, lat {b}"));
-                        (x, y) = (b, a);
+            };
+            // reported_at
+            let reported_ms = match parsed(&reported_t, i) {
+                Ok(Some(ms)) => ms,
+                Ok(None) => {
+                    report.reject(row, "missing reported_at", || format!("id {id_text}"));
+                    continue;
+                }
+                Err(()) => {
+                    let c = at(&reported, i);
+                    report.reject(row, "unparsable reported_at", || format!("id {id_text}: {}", c.show()));
+                    continue;
+                }
+            };
+            let closed_ms = match parsed(&closed_t, i) {
+                Ok(v) => v,
+                Err(()) => {
+                    let c = at(&closed, i);
+                    report.reject(row, "unparsable closed_at", || format!("id {id_text}: {}", c.show()));
+                    continue;
+                }
+            };
+            let deadline_ms = match parsed(&deadline_t, i) {
+                Ok(v) => v,
+                Err(()) => {
+                    let c = at(&deadline, i);
+                    report.reject(row, "unparsable deadline", || format!("id {id_text}: {}", c.show()));
+                    continue;
+                }
+            };
+            // status
+            let st = match &status {
+                None => {
+                    if closed_ms.is_some() {
+                        Status::Closed
                     } else {
-                        report.reject(row, "coordinates out of range", || format!("id {id_text}: lon {a}, lat {b}"));
+                        Status::Accepted
+                    }
+                }
+                Some(c) => match c.cell(i).cow() {
+                    None => {
+                        report.reject(row, "missing status", || format!("id {id_text}"));
+                        continue;
+                    }
+                    Some(label) => match opts.status_map.map(&label) {
+                        Some(s) => s,
+                        None => {
+                            *report.unmapped_statuses.entry(label.to_string()).or_insert(0) += 1;
+                            report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
+                            continue;
+                        }
+                    },
+                },
+            };
+            // location (its warnings stand even when the row turns out to be a duplicate)
+            let (mut x, mut y) = (f64::NAN, f64::NAN);
+            let mut early: Option<(&'static str, String)> = None;
+            if has_xy {
+                match (parsed_f(&lon_n, i), parsed_f(&lat_n, i)) {
+                    (Ok(Some(a)), Ok(Some(b))) => {
+                        if a == 0.0 && b == 0.0 {
+                            early = Some(("zero coordinates treated as no location", format!("id {id_text}")));
+                        } else if valid_lon_lat(a, b) {
+                            (x, y) = (a, b);
+                        } else if valid_lon_lat(b, a) {
+                            early = Some(("lon/lat swapped (swapped back)", format!("id {id_text}: lon {a}, lat {b}")));
+                            (x, y) = (b, a);
+                        } else {
+                            report.reject(row, "coordinates out of range", || format!("id {id_text}: lon {a}, lat {b}"));
+                            continue;
+                        }
+                    }
+                    (Ok(None), Ok(None)) => {}
+                    (Ok(_), Ok(_)) => {
+                        let (cx, cy) = (at(&lon, i), at(&lat, i));
+                        report.reject(row, "only one of lon/lat given", || {
+                            format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
+                        });
+                        continue;
+                    }
+                    _ => {
+                        let (cx, cy) = (at(&lon, i), at(&lat, i));
+                        report.reject(row, "unparsable coordinates", || {
+                            format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
+                        });
                         continue;
                     }
                 }
-                (Ok(None), Ok(None)) => {}
-                (Ok(_), Ok(_)) => {
-                    let (cx, cy) = (at(&lon, i), at(&lat, i));
-                    report.reject(row, "only one of lon/lat given", || {
-                        format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
-                    });
-                    continue;
-                }
-                _ => {
-                    let (cx, cy) = (at(&lon, i), at(&lat, i));
-                    report
-                        .reject(row, "unparsable coordinates", || format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show()));
-                    continue;
+                if !x.is_nan() {
+                    (x, y) = opts.crs.to_wgs84(x, y);
                 }
             }
-            if !x.is_nan() {
-                (x, y) = opts.crs.to_wgs84(x, y);
+            // From here on only the duplicate-id check can reject the row.
+            if let Some((kind, detail)) = early {
+                part.warnings.push((cand, true, kind, row, detail));
             }
-        }
-        // The last check that can reject: from here on the row is kept.
-        let (id_text, slot) = if opts.keep_duplicate_ids {
-            (id_text, None)
-        } else {
-            match seen_ids.entry(id_text) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    let prev = *e.get();
-                    report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", e.key()));
-                    continue;
-                }
-                std::collections::hash_map::Entry::Vacant(v) => (v.key().clone(), Some(v)),
-            }
-        };
-        // Optional fields: problems are kept and counted.
-        let sat = match at(&satisfaction, i) {
-            Cell::Empty => Satisfaction::Unrated,
-            Cell::Num(v) => Satisfaction::from_score(v).unwrap_or_else(|| {
-                report.warn(row, "satisfaction not understood (treated as unrated)", || format!("id {id_text}: {v}"));
-                Satisfaction::Unrated
-            }),
-            c => {
-                let t = c.cow().unwrap_or_default();
-                Satisfaction::parse(&t).unwrap_or_else(|| {
-                    report.warn(row, "satisfaction not understood (treated as unrated)", || format!("id {id_text}: '{t}'"));
+            let mut warn = |kind: &'static str, detail: String| part.warnings.push((cand, false, kind, row, detail));
+            let sat = match at(&satisfaction, i) {
+                Cell::Empty => Satisfaction::Unrated,
+                Cell::Num(v) => Satisfaction::from_score(v).unwrap_or_else(|| {
+                    warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: {v}"));
                     Satisfaction::Unrated
-                })
-            }
-        };
-        match (st, closed_ms) {
-            (Status::Closed, None) => report.warn(row, "closed without closed_at", || format!("id {id_text}")),
-            (s, Some(_)) if s.is_open() => report.warn(row, "open but has closed_at", || format!("id {id_text}: {s}")),
-            (_, Some(c)) if c < reported_ms => {
-                report.warn(row, "closed_at before reported_at (not counted in handling time)", || format!("id {id_text}"))
-            }
-            _ => {}
-        }
-        let cat = match at(&category, i).cow() {
-            Some(t) if !t.is_empty() => out.categories.intern(&t),
-            _ => {
-                if category.is_some() {
-                    report.warn(row, "no category (counted as 未分类)", || format!("id {id_text}"));
+                }),
+                c => {
+                    let t = c.cow().unwrap_or_default();
+                    Satisfaction::parse(&t).unwrap_or_else(|| {
+                        warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: '{t}'"));
+                        Satisfaction::Unrated
+                    })
                 }
-                out.categories.intern("未分类")
+            };
+            match (st, closed_ms) {
+                (Status::Closed, None) => warn("closed without closed_at", format!("id {id_text}")),
+                (s, Some(_)) if s.is_open() => warn("open but has closed_at", format!("id {id_text}: {s}")),
+                (_, Some(c)) if c < reported_ms => {
+                    warn("closed_at before reported_at (not counted in handling time)", format!("id {id_text}"))
+                }
+                _ => {}
             }
-        };
-        out.category.push(cat);
-        let src = at(&source, i).cow().unwrap_or_default();
-        let src = out.sources.intern(&src);
-        out.source.push(src);
-        let dep = at(&department, i).cow().unwrap_or_default();
-        let dep = out.departments.intern(&dep);
-        out.department.push(dep);
-        let code = match at(&grid_code, i).cow() {
-            Some(t) if !t.is_empty() => out.grid_codes.intern(&t),
-            _ => NO_CODE,
-        };
-        out.grid_code.push(code);
-        out.id.push(id_text.into_owned());
-        if let Some(slot) = slot {
-            slot.insert(row);
+            let cat = match at(&category, i).cow() {
+                Some(t) if !t.is_empty() => part.dicts[0].intern(t),
+                _ => {
+                    if category.is_some() {
+                        warn("no category (counted as 未分类)", format!("id {id_text}"));
+                    }
+                    part.dicts[0].intern(Cow::Borrowed("未分类"))
+                }
+            };
+            let src = part.dicts[1].intern(at(&source, i).cow().unwrap_or_default());
+            let dep = part.dicts[2].intern(at(&department, i).cow().unwrap_or_default());
+            let code = match at(&grid_code, i).cow() {
+                Some(t) if !t.is_empty() => part.dicts[3].intern(t),
+                _ => NO_CODE,
+            };
+            part.codes[0].push(cat);
+            part.codes[1].push(src);
+            part.codes[2].push(dep);
+            part.codes[3].push(code);
+            part.id.push(id_text.into_owned());
+            part.row.push(row as u32);
+            part.status.push(st);
+            part.reported_ms.push(reported_ms);
+            part.closed_ms.push(closed_ms);
+            part.deadline_ms.push(deadline_ms);
+            part.satisfaction.push(sat);
+            part.lon.push(x);
+            part.lat.push(y);
         }
-        out.status.push(st);
-        out.reported_ms.push(reported_ms);
-        out.closed_ms.push(closed_ms);
-        out.deadline_ms.push(deadline_ms);
-        out.satisfaction.push(sat);
-        out.lon.push(x);
-        out.lat.push(y);
-        out.source_row.push(row as u32);
+        part
+    };
+    let chunk_rows = chunk_rows.max(1);
+    let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
+    let mut parts: Vec<Part<'_>> = starts.into_par_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect();
+    let candidates: usize = parts.iter().map(|p| p.row.len()).sum();
+    let chunks_done = std::time::Instant::now();
+
+    // Duplicate ids: the first row of an id that passed every other check is kept.
+    let first_of = if opts.keep_duplicate_ids { Vec::new() } else { first_rows(&parts, candidates) };
+    let dedupe_done = std::time::Instant::now();
+
+    // The merge. In row order, on this thread: the reports, and the chunks' codes made global
+    // when a kept row first uses them (the dictionaries come out in order of first appearance,
+    // as one pass over the rows gives; a name only a rejected duplicate carried stays out).
+    // Then each chunk drops its duplicates and takes the global codes on all cores, and the
+    // chunks are appended.
+    let mut out = Incidents::default();
+    let mut remaps: Vec<[Vec<u32>; 4]> = Vec::with_capacity(parts.len());
+    let mut k0 = 0usize;
+    for part in &mut parts {
+        report.absorb(std::mem::replace(&mut part.report, LoadReport::new(path, "incidents", "")));
+        let first = |j: usize| first_of.get(k0 + j).copied().filter(|&f| f != u32::MAX);
+        let mut warnings = std::mem::take(&mut part.warnings).into_iter().peekable();
+        let mut remap: [Vec<u32>; 4] = std::array::from_fn(|f| vec![u32::MAX; part.dicts[f].names.len()]);
+        for j in 0..part.row.len() {
+            let row = part.row[j] as usize;
+            let dup = first(j);
+            while let Some((_, early, kind, _, detail)) = warnings.next_if(|w| w.0 as usize == j) {
+                if early || dup.is_none() {
+                    report.warn(row, kind, || detail);
+                }
+            }
+            if let Some(prev) = dup {
+                report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", part.id[j]));
+                continue;
+            }
+            for (f, slots) in remap.iter_mut().enumerate() {
+                let local = part.codes[f][j];
+                if local != NO_CODE && slots[local as usize] == u32::MAX {
+                    let name = &part.dicts[f].names[local as usize];
+                    slots[local as usize] = match f {
+                        0 => out.categories.intern(name),
+                        1 => out.sources.intern(name),
+                        2 => out.departments.intern(name),
+                        _ => out.grid_codes.intern(name),
+                    };
+                }
+            }
+        }
+        remaps.push(remap);
+        k0 += part.row.len();
+    }
+    let mut offsets = Vec::with_capacity(parts.len());
+    let mut k0 = 0usize;
+    for part in &parts {
+        offsets.push(k0);
+        k0 += part.row.len();
+    }
+    parts.par_iter_mut().zip(remaps).zip(offsets).for_each(|((part, remap), k0)| {
+        let keep: Vec<bool> = (0..part.row.len()).map(|j| first_of.get(k0 + j).is_none_or(|&f| f == u32::MAX)).collect();
+        part.compact(&keep);
+        for (codes, remap) in part.codes.iter_mut().zip(&remap) {
+            for c in codes.iter_mut() {
+                if *c != NO_CODE {
+                    *c = remap[*c as usize];
+                }
+            }
+        }
+    });
+    let kept: usize = parts.iter().map(|p| p.row.len()).sum();
+    out.id.reserve(kept);
+    out.category.reserve(kept);
+    out.source.reserve(kept);
+    out.department.reserve(kept);
+    out.grid_code.reserve(kept);
+    out.status.reserve(kept);
+    out.reported_ms.reserve(kept);
+    out.closed_ms.reserve(kept);
+    out.deadline_ms.reserve(kept);
+    out.satisfaction.reserve(kept);
+    out.lon.reserve(kept);
+    out.lat.reserve(kept);
+    out.source_row.reserve(kept);
+    for mut p in parts {
+        out.id.append(&mut p.id);
+        let [c, s, d, g] = &mut p.codes;
+        out.category.append(c);
+        out.source.append(s);
+        out.department.append(d);
+        out.grid_code.append(g);
+        out.status.append(&mut p.status);
+        out.reported_ms.append(&mut p.reported_ms);
+        out.closed_ms.append(&mut p.closed_ms);
+        out.deadline_ms.append(&mut p.deadline_ms);
+        out.satisfaction.append(&mut p.satisfaction);
+        out.lon.append(&mut p.lon);
+        out.lat.append(&mut p.lat);
+        out.source_row.append(&mut p.row);
     }
     report.loaded = out.len();
     tracing::debug!(
         columns_s = (rows_started - columns_started).as_secs_f64(),
-        rows_s = rows_started.elapsed().as_secs_f64(),
-        "parsed times and coordinates in parallel, then the rows"
+        rows_s = (chunks_done - rows_started).as_secs_f64(),
+        duplicates_s = (dedupe_done - chunks_done).as_secs_f64(),
+        merge_s = dedupe_done.elapsed().as_secs_f64(),
+        "parsed times and coordinates, then the rows in chunks, on all cores; then the duplicate ids and the merge"
     );
     debug_assert!(report.is_consistent());
     Ok(out)
+}
+
+/// Rows per chunk of the parallel row pass.
+const CHUNK_ROWS: usize = 32_768;
+
+/// A chunk-local dictionary of a text field (borrowing the table's text where it can).
+#[derive(Default)]
+struct LocalDict<'a> {
+    names: Vec<Cow<'a, str>>,
+    index: HashMap<Cow<'a, str>, u32, foldhash::fast::RandomState>,
+}
+
+impl<'a> LocalDict<'a> {
+    fn intern(&mut self, name: Cow<'a, str>) -> u32 {
+        if let Some(&i) = self.index.get(name.as_ref()) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.index.insert(name, i);
+        i
+    }
+}
+
+/// What one chunk of rows made: the rows that passed every row-local check (candidates for
+/// the duplicate-id check), their fields with chunk-local codes for the text fields, the
+/// rejections met, and the warnings of each candidate (kept even for a duplicate when `early`).
+struct Part<'a> {
+    report: LoadReport,
+    row: Vec<u32>,
+    id: Vec<String>,
+    status: Vec<Status>,
+    reported_ms: Vec<i64>,
+    closed_ms: Vec<Option<i64>>,
+    deadline_ms: Vec<Option<i64>>,
+    satisfaction: Vec<Satisfaction>,
+    lon: Vec<f64>,
+    lat: Vec<f64>,
+    /// Category, source, department, declared grid code: indices into `dicts` (grid code
+    /// [`NO_CODE`] when none).
+    codes: [Vec<u32>; 4],
+    dicts: [LocalDict<'a>; 4],
+    /// (candidate, early, kind, row, detail)
+    warnings: Vec<(u32, bool, &'static str, usize, String)>,
+}
+
+impl Part<'_> {
+    /// Keeps the candidates whose `keep` is true (the warnings are already taken).
+    fn compact(&mut self, keep: &[bool]) {
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            v.retain(|_| k.next().copied().unwrap_or(true));
+        }
+        retain(&mut self.row, keep);
+        retain(&mut self.id, keep);
+        retain(&mut self.status, keep);
+        retain(&mut self.reported_ms, keep);
+        retain(&mut self.closed_ms, keep);
+        retain(&mut self.deadline_ms, keep);
+        retain(&mut self.satisfaction, keep);
+        retain(&mut self.lon, keep);
+        retain(&mut self.lat, keep);
+        for c in &mut self.codes {
+            retain(c, keep);
+        }
+    }
+
+    fn new(path: &Path, rows: usize) -> Self {
+        Part {
+            report: LoadReport::new(path, "incidents", ""),
+            row: Vec::with_capacity(rows),
+            id: Vec::with_capacity(rows),
+            status: Vec::with_capacity(rows),
+            reported_ms: Vec::with_capacity(rows),
+            closed_ms: Vec::with_capacity(rows),
+            deadline_ms: Vec::with_capacity(rows),
+            satisfaction: Vec::with_capacity(rows),
+            lon: Vec::with_capacity(rows),
+            lat: Vec::with_capacity(rows),
+            codes: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            dicts: Default::default(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// For each candidate row (all chunks, in row order): the row of the first candidate with the
+/// same id when it is a later one, else `u32::MAX`. The ids are split into shards by a hash of
+/// their own and the shards checked in parallel; within a shard rows keep their order, so
+/// "first" is the first in the file.
+fn first_rows(parts: &[Part<'_>], candidates: usize) -> Vec<u32> {
+    const SHARDS: usize = 16;
+    let ids: Vec<(&str, u32)> = parts.iter().flat_map(|p| p.id.iter().map(String::as_str).zip(p.row.iter().copied())).collect();
+    use std::hash::BuildHasher;
+    let split = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+    let shard: Vec<u8> = ids.par_iter().with_min_len(16_384).map(|(id, _)| (split.hash_one(id) % SHARDS as u64) as u8).collect();
+    let found: Vec<Vec<(u32, u32)>> = (0..SHARDS)
+        .into_par_iter()
+        .map(|s| {
+            let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> =
+                HashMap::with_capacity_and_hasher(candidates / SHARDS + 16, foldhash::fast::RandomState::default());
+            let mut dups = Vec::new();
+            for (k, &(id, row)) in ids.iter().enumerate() {
+                if shard[k] as usize == s {
+                    match seen.entry(id) {
+                        std::collections::hash_map::Entry::Occupied(e) => dups.push((k as u32, *e.get())),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(row);
+                        }
+                    }
+                }
+            }
+            dups
+        })
+        .collect();
+    let mut first_of = vec![u32::MAX; candidates];
+    for (k, first) in found.into_iter().flatten() {
+        first_of[k as usize] = first;
+    }
+    first_of
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows parsed in chunks of any size give what one pass over all rows gives: the same
+    /// incidents in row order, dictionaries in order of first appearance, the first row of a
+    /// duplicate id kept (across chunks), and the same report, example for example.
+    #[test]
+    fn chunked_row_pass_equals_one_pass() {
+        let header: Vec<String> = "id,category,source,status,reported_at,closed_at,lon,lat,grid_code,satisfaction"
+            .split(',')
+            .map(String::from)
+            .collect();
+        let lines = [
+            "A,城建物业,热线,已受理,2025-01-01 08:00,,130.3,46.8,G1,", // row 2
+            "B,民生服务,APP,已办结,2025-01-01 09:00,2025-01-02 09:00,130.3,46.8,G2,满意", // 3
+            "C,,热线,已受理,2025-01-01 10:00,,0,0,,",                  // 4: no category, zero coords
+            "A,社会治安,热线,已受理,2025-01-02 08:00,,130.3,46.8,G1,", // 5: duplicate of row 2
+            "D,城建物业,热线,不知道,2025-01-02 09:00,,130.3,46.8,G1,", // 6: status not mapped
+            "E,社会治安,热线,已受理,soon,,130.3,46.8,G1,",             // 7: unparsable reported_at
+            "C,城建物业,热线,已受理,2025-01-02 10:00,,46.8,130.3,G3,", // 8: swapped, duplicate of row 4
+            "F,党建引领,新来源,已办结,2025-01-02 11:00,,130.3,46.8,G4,", // 9: closed without closed_at
+            "B,城建物业,热线,已受理,2025-01-03 08:00,,130.3,46.8,G2,xx", // 10: duplicate; its satisfaction warning goes with it
+            "G,矛盾调处,热线,已受理,2025-01-03 09:00,,130.3,46.8,G5,很好", // 11: satisfaction not understood
+            ",城建物业,热线,已受理,2025-01-03 10:00,,130.3,46.8,G1,",  // 12: missing id
+            "H,综合执法,巡查,已受理,2025-01-03 11:00,,130.3,46.8,G6,满意", // 13
+            "D,城建物业,热线,已受理,2025-01-03 12:00,,130.3,46.8,G1,", // 14: D's first kept row
+        ];
+        let rows: Vec<Vec<Option<String>>> =
+            lines.iter().map(|l| l.split(',').map(|c| (!c.is_empty()).then(|| c.to_string())).collect()).collect();
+        let cols: Vec<Column> = header
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let v: Vec<Option<&str>> = rows.iter().map(|r| r.get(j).and_then(|c| c.as_deref())).collect();
+                Column::new(name.as_str().into(), v)
+            })
+            .collect();
+        let df = DataFrame::new_infer_height(cols).unwrap();
+        let opts = IncidentOptions::default();
+        let run = |chunk: usize| {
+            let mut report = LoadReport::new("t.csv", "incidents", "records");
+            let inc = ingest_in_chunks(Path::new("t.csv"), &df, &opts, &mut report, chunk).unwrap();
+            assert!(report.is_consistent(), "{report}");
+            (inc, report)
+        };
+        let (one, r1) = run(usize::MAX);
+        // What one pass must give.
+        assert_eq!(one.id, ["A", "B", "C", "F", "G", "H", "D"]);
+        assert_eq!(one.source_row, [2, 3, 4, 9, 11, 13, 14]);
+        assert_eq!(one.categories.names, ["城建物业", "民生服务", "未分类", "党建引领", "矛盾调处", "综合执法"]);
+        assert_eq!((r1.read, r1.loaded, r1.rejected), (13, 7, 6));
+        let dup = &r1.rejections["duplicate id"];
+        assert_eq!(
+            dup.examples,
+            [(5, "id A (first at row 2)".to_string()), (8, "id C (first at row 4)".into()), (10, "id B (first at row 3)".into())]
+        );
+        assert_eq!(r1.warnings["lon/lat swapped (swapped back)"].examples[0].0, 8, "a duplicate's location warning stands");
+        assert_eq!(r1.warnings["satisfaction not understood (treated as unrated)"].examples, [(11, "id G: '很好'".to_string())]);
+        assert_eq!(r1.warnings["zero coordinates treated as no location"].count, 1);
+        assert_eq!(r1.unmapped_statuses["不知道"], 1);
+        // Every chunk size gives the same.
+        for chunk in [1, 2, 3, 5, 8] {
+            let (inc, r) = run(chunk);
+            assert_eq!(inc.id, one.id, "chunk {chunk}");
+            assert_eq!(inc.source_row, one.source_row);
+            for (a, b) in [(&inc.categories, &one.categories), (&inc.sources, &one.sources), (&inc.grid_codes, &one.grid_codes)] {
+                assert_eq!(a.names, b.names, "chunk {chunk}");
+            }
+            assert_eq!(
+                (&inc.category, &inc.source, &inc.department, &inc.grid_code),
+                (&one.category, &one.source, &one.department, &one.grid_code)
+            );
+            assert_eq!((&inc.status, &inc.reported_ms, &inc.closed_ms), (&one.status, &one.reported_ms, &one.closed_ms));
+            assert_eq!(
+                format!("{:?}", (&inc.satisfaction, &inc.lon, &inc.lat)),
+                format!("{:?}", (&one.satisfaction, &one.lon, &one.lat))
+            );
+            assert_eq!((r.read, r.loaded, r.rejected), (r1.read, r1.loaded, r1.rejected));
+            assert_eq!(
+                format!("{:?}", (&r.rejections, &r.warnings, &r.unmapped_statuses)),
+                format!("{:?}", (&r1.rejections, &r1.warnings, &r1.unmapped_statuses)),
+                "chunk {chunk}"
+            );
+        }
+    }
 }
