@@ -49,3 +49,8 @@ pub mod status;
 pub mod timeparse;
 
 pub use error::{CoreError, Result};
+
+/// Below this many items, work runs on the calling thread. Handing a small batch (a live feed's
+/// events) to a shared worker pool can make it wait behind a long background job there (a
+/// dashboard's recomputation), which is what the live feed's latency cannot afford.
+pub const PARALLEL_MIN: usize = 16_384;

@@ -149,8 +149,11 @@ impl GridIndex {
 /// carries. Returns the grid of each incident ([`NO_GRID`] when none) and what happened.
 pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (Vec<u32>, AssignmentReport) {
     let _span = tracing::info_span!("assign", incidents = incidents.len()).entered();
-    let hits: Vec<Option<Hit>> =
-        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(|(&x, &y)| index.locate(x, y)).collect();
+    let hits: Vec<Option<Hit>> = if incidents.len() < crate::PARALLEL_MIN {
+        incidents.lon.iter().zip(&incidents.lat).map(|(&x, &y)| index.locate(x, y)).collect()
+    } else {
+        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(|(&x, &y)| index.locate(x, y)).collect()
+    };
     let by_code = layer.grid_by_code();
     // Declared codes are interned: resolve each distinct one once.
     let code_grid: Vec<u32> =

@@ -798,6 +798,13 @@ impl TimePreset {
     }
 }
 
+/// Runs `f` once on each of the table engine's (polars') worker threads. The dashboard lowers
+/// their priority with it, as it does for its own background threads, so that statistics
+/// recomputed in the background never take the CPU from the UI or the live feed.
+pub fn on_table_threads(f: impl Fn() + Sync) {
+    polars_core::runtime::THREAD_POOL.broadcast(|_| f());
+}
+
 #[cfg(test)]
 mod preset_tests {
     use super::*;

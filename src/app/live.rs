@@ -394,13 +394,6 @@ impl Run {
             changed |= !alerts.is_empty();
             snapshot_due |= changed;
             let tables = changed.then(|| Arc::new(Level::ALL.iter().map(|&l| live.table(l)).collect::<Vec<_>>()));
-            // A snapshot when the UI is done with the last one, at most every SNAPSHOT_EVERY.
-            let dataset =
-                (snapshot_due && last_snapshot.elapsed() >= SNAPSHOT_EVERY && want.swap(false, Ordering::AcqRel)).then(|| {
-                    last_snapshot = Instant::now();
-                    snapshot_due = false;
-                    Arc::new(live.ds.clone())
-                });
             let new_q = (live.counters.quarantined - quarantine_seen).min(live.quarantine.len() as u64) as usize;
             quarantine_seen = live.counters.quarantined;
             let quarantined: Vec<Quarantined> = live.quarantine.iter().rev().take(new_q.min(KEEP)).rev().cloned().collect();
@@ -410,7 +403,7 @@ impl Run {
                 as_of_ms: live.as_of_ms,
                 last_event_ms: live.counters.last_event_ms,
                 tables,
-                dataset,
+                dataset: None,
                 ticker,
                 alerts,
                 quarantined,
@@ -419,6 +412,27 @@ impl Run {
             first = false;
             if tx.send(update).is_err() {
                 break;
+            }
+            // A snapshot when the UI is done with the last one, at most every SNAPSHOT_EVERY,
+            // sent after the figures so that copying a million incidents never delays them.
+            if snapshot_due && last_snapshot.elapsed() >= SNAPSHOT_EVERY && want.swap(false, Ordering::AcqRel) {
+                last_snapshot = Instant::now();
+                snapshot_due = false;
+                let update = LiveUpdate {
+                    state: None,
+                    counters: live.counters.clone(),
+                    as_of_ms: live.as_of_ms,
+                    last_event_ms: live.counters.last_event_ms,
+                    tables: None,
+                    dataset: Some(Arc::new(live.ds.clone())),
+                    ticker: Vec::new(),
+                    alerts: Vec::new(),
+                    quarantined: Vec::new(),
+                    resumed: None,
+                };
+                if tx.send(update).is_err() {
+                    break;
+                }
             }
             ctx.request_repaint();
             if saved.1 != live.counters.events && saved.0.elapsed() >= CHECKPOINT_EVERY {

@@ -118,6 +118,7 @@ struct Workers {
 
 impl Workers {
     fn new(ctx: &egui::Context) -> Workers {
+        worker::background_tables();
         Workers {
             derive: Worker::new("gridcentre-derive", ctx.clone(), DeriveJob::run),
             geometry: Worker::new("gridcentre-geometry", ctx.clone(), |(ds, crs): (Arc<Dataset>, Crs)| Geometry::build(&ds, crs)),

@@ -82,6 +82,13 @@ impl<J, R> Drop for Worker<J, R> {
     }
 }
 
+/// Lowers the priority of the table engine's worker threads (once per process): the derive,
+/// detail, charts and export jobs run their statistics there.
+pub fn background_tables() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| gridcentre_core::stats::on_table_threads(background_priority));
+}
+
 /// Lowers the calling thread's priority (nice 10 on Linux) so that on a busy machine the UI
 /// thread gets the CPU first and frames stay short; the work still uses every idle core.
 pub fn background_priority() {

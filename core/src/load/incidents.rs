@@ -426,7 +426,11 @@ fn ingest_in_chunks(
     chunk_rows: usize,
 ) -> Result<Incidents> {
     let mut df = text_for_exotic_types(df)?;
-    df.rechunk_mut_par();
+    if df.height() < crate::PARALLEL_MIN {
+        df.rechunk_mut();
+    } else {
+        df.rechunk_mut_par();
+    }
     let df = &df;
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let mapping = resolve(&names, &F::ALL, F::aliases, &opts.columns).map_err(|(f, column)| CoreError::MappedColumnAbsent {
@@ -471,11 +475,18 @@ fn ingest_in_chunks(
     }
     // The costly per-cell parsing runs column by column on all cores; the row pass below only
     // combines the results and reports.
+    let small = n < crate::PARALLEL_MIN;
     let times = |c: &Option<ColumnView<'_>>| -> Option<Vec<Parsed<i64>>> {
-        c.as_ref().map(|v| (0..n).into_par_iter().with_min_len(8192).map(|i| parse_time(v.cell(i), off)).collect())
+        c.as_ref().map(|v| {
+            let parse = |i: usize| parse_time(v.cell(i), off);
+            if small { (0..n).map(parse).collect() } else { (0..n).into_par_iter().with_min_len(8192).map(parse).collect() }
+        })
     };
     let numbers = |c: &Option<ColumnView<'_>>| -> Option<Vec<Parsed<f64>>> {
-        c.as_ref().map(|v| (0..n).into_par_iter().with_min_len(8192).map(|i| parse_number(v.cell(i))).collect())
+        c.as_ref().map(|v| {
+            let parse = |i: usize| parse_number(v.cell(i));
+            if small { (0..n).map(parse).collect() } else { (0..n).into_par_iter().with_min_len(8192).map(parse).collect() }
+        })
     };
     let columns_started = std::time::Instant::now();
     let (reported_t, closed_t, deadline_t) = (times(&reported), times(&closed), times(&deadline));
@@ -655,7 +666,11 @@ fn ingest_in_chunks(
     };
     let chunk_rows = chunk_rows.max(1);
     let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
-    let mut parts: Vec<Part<'_>> = starts.into_par_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect();
+    let mut parts: Vec<Part<'_>> = if small {
+        starts.into_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect()
+    } else {
+        starts.into_par_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect()
+    };
     let candidates: usize = parts.iter().map(|p| p.row.len()).sum();
     let chunks_done = std::time::Instant::now();
 
@@ -710,7 +725,7 @@ fn ingest_in_chunks(
         offsets.push(k0);
         k0 += part.row.len();
     }
-    parts.par_iter_mut().zip(remaps).zip(offsets).for_each(|((part, remap), k0)| {
+    let finish = |((part, remap), k0): ((&mut Part<'_>, [Vec<u32>; 4]), usize)| {
         let keep: Vec<bool> = (0..part.row.len()).map(|j| first_of.get(k0 + j).is_none_or(|&f| f == u32::MAX)).collect();
         part.compact(&keep);
         for (codes, remap) in part.codes.iter_mut().zip(&remap) {
@@ -720,7 +735,12 @@ fn ingest_in_chunks(
                 }
             }
         }
-    });
+    };
+    if small {
+        parts.iter_mut().zip(remaps).zip(offsets).for_each(finish);
+    } else {
+        parts.par_iter_mut().zip(remaps).zip(offsets).for_each(finish);
+    }
     let kept: usize = parts.iter().map(|p| p.row.len()).sum();
     out.id.reserve(kept);
     out.category.reserve(kept);
@@ -859,26 +879,28 @@ fn first_rows(parts: &[Part<'_>], candidates: usize) -> Vec<u32> {
     let ids: Vec<(&str, u32)> = parts.iter().flat_map(|p| p.id.iter().map(String::as_str).zip(p.row.iter().copied())).collect();
     use std::hash::BuildHasher;
     let split = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
-    let shard: Vec<u8> = ids.par_iter().with_min_len(16_384).map(|(id, _)| (split.hash_one(id) % SHARDS as u64) as u8).collect();
-    let found: Vec<Vec<(u32, u32)>> = (0..SHARDS)
-        .into_par_iter()
-        .map(|s| {
-            let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> =
-                HashMap::with_capacity_and_hasher(candidates / SHARDS + 16, foldhash::fast::RandomState::default());
-            let mut dups = Vec::new();
-            for (k, &(id, row)) in ids.iter().enumerate() {
-                if shard[k] as usize == s {
-                    match seen.entry(id) {
-                        std::collections::hash_map::Entry::Occupied(e) => dups.push((k as u32, *e.get())),
-                        std::collections::hash_map::Entry::Vacant(v) => {
-                            v.insert(row);
-                        }
+    let small = candidates < crate::PARALLEL_MIN;
+    let shard_of = |(id, _): &(&str, u32)| (split.hash_one(id) % SHARDS as u64) as u8;
+    let shard: Vec<u8> =
+        if small { ids.iter().map(shard_of).collect() } else { ids.par_iter().with_min_len(16_384).map(shard_of).collect() };
+    let check = |s: usize| {
+        let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(candidates / SHARDS + 16, foldhash::fast::RandomState::default());
+        let mut dups = Vec::new();
+        for (k, &(id, row)) in ids.iter().enumerate() {
+            if shard[k] as usize == s {
+                match seen.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => dups.push((k as u32, *e.get())),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(row);
                     }
                 }
             }
-            dups
-        })
-        .collect();
+        }
+        dups
+    };
+    let found: Vec<Vec<(u32, u32)>> =
+        if small { (0..SHARDS).map(check).collect() } else { (0..SHARDS).into_par_iter().map(check).collect() };
     let mut first_of = vec![u32::MAX; candidates];
     for (k, first) in found.into_iter().flatten() {
         first_of[k as usize] = first;
