@@ -2,6 +2,7 @@
 //! app (which runs it on a background thread and shows the progress it reports).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::load::{GridOptions, IncidentOptions, load_grids, load_incidents};
@@ -40,11 +41,13 @@ impl Stage {
     }
 }
 
-/// Grids, their index, incidents and where each incident landed.
+/// Grids, their index, incidents and where each incident landed. The grids and their index
+/// never change once loaded and are shared by every copy (a live feed's snapshots copy only the
+/// incidents).
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub layer: GridLayer,
-    pub index: GridIndex,
+    pub layer: Arc<GridLayer>,
+    pub index: Arc<GridIndex>,
     pub incidents: Incidents,
     /// Grid of each incident, [`NO_GRID`] when unassigned.
     pub grid_of: Vec<u32>,
@@ -54,13 +57,14 @@ pub struct Dataset {
 
 impl Dataset {
     /// Builds a dataset from already loaded parts.
-    pub fn new(layer: GridLayer, incidents: Incidents, mut reports: Vec<LoadReport>) -> Dataset {
+    pub fn new(layer: impl Into<Arc<GridLayer>>, incidents: Incidents, mut reports: Vec<LoadReport>) -> Dataset {
+        let layer = layer.into();
         let index = GridIndex::build(&layer);
         let (grid_of, assignment) = assign(&layer, &index, &incidents);
         if let Some(r) = reports.iter_mut().find(|r| r.kind == "incidents") {
             r.assignment = Some(assignment);
         }
-        Dataset { layer, index, incidents, grid_of, reports }
+        Dataset { layer, index: Arc::new(index), incidents, grid_of, reports }
     }
 
     /// The latest reported or closed time in the data: the "now" of a static export, used as
@@ -101,5 +105,5 @@ pub fn load(sources: &Sources, progress: &mut dyn FnMut(Stage)) -> Result<Datase
         r.assignment = Some(assignment);
     }
     progress(Stage::Done);
-    Ok(Dataset { layer, index, incidents, grid_of, reports })
+    Ok(Dataset { layer: Arc::new(layer), index: Arc::new(index), incidents, grid_of, reports })
 }
