@@ -495,6 +495,24 @@ fn ingest_in_chunks(
     let parsed = |v: &Option<Vec<Parsed<i64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
     let parsed_f = |v: &Option<Vec<Parsed<f64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
 
+    // A time that may be empty; an unparsable one rejects the row (None) with `reason`.
+    let optional_time = |t: &Option<Vec<Parsed<i64>>>,
+                         view: &Option<ColumnView<'_>>,
+                         i: usize,
+                         reason: &str,
+                         report: &mut LoadReport,
+                         row: usize,
+                         id_text: &str|
+     -> Option<Option<i64>> {
+        match parsed(t, i) {
+            Ok(v) => Some(v),
+            Err(()) => {
+                let c = at(view, i);
+                report.reject(row, reason, || format!("id {id_text}: {}", c.show()));
+                None
+            }
+        }
+    };
     // Every row-local check, on chunks of rows in parallel. Each chunk keeps its rows in order
     // with its own codes for the text fields; the duplicate-id check (which needs every row)
     // and the merge in row order follow.
@@ -528,21 +546,11 @@ fn ingest_in_chunks(
                     continue;
                 }
             };
-            let closed_ms = match parsed(&closed_t, i) {
-                Ok(v) => v,
-                Err(()) => {
-                    let c = at(&closed, i);
-                    report.reject(row, "unparsable closed_at", || format!("id {id_text}: {}", c.show()));
-                    continue;
-                }
+            let Some(closed_ms) = optional_time(&closed_t, &closed, i, "unparsable closed_at", report, row, &id_text) else {
+                continue;
             };
-            let deadline_ms = match parsed(&deadline_t, i) {
-                Ok(v) => v,
-                Err(()) => {
-                    let c = at(&deadline, i);
-                    report.reject(row, "unparsable deadline", || format!("id {id_text}: {}", c.show()));
-                    continue;
-                }
+            let Some(deadline_ms) = optional_time(&deadline_t, &deadline, i, "unparsable deadline", report, row, &id_text) else {
+                continue;
             };
             // status
             let st = match &status {
@@ -687,7 +695,7 @@ fn ingest_in_chunks(
     let mut remaps: Vec<[Vec<u32>; 4]> = Vec::with_capacity(parts.len());
     let mut k0 = 0usize;
     for part in &mut parts {
-        report.absorb(std::mem::replace(&mut part.report, LoadReport::new(path, "incidents", "")));
+        report.absorb(std::mem::take(&mut part.report));
         let first = |j: usize| first_of.get(k0 + j).copied().filter(|&f| f != u32::MAX);
         let mut warnings = std::mem::take(&mut part.warnings).into_iter().peekable();
         let mut remap: [Vec<u32>; 4] = std::array::from_fn(|f| vec![u32::MAX; part.dicts[f].names.len()]);
