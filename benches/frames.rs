@@ -3,7 +3,7 @@
 //! plus egui's tessellation of what it painted) while panning, zooming, switching the indicator,
 //! changing the filter, with the heatmap on, and while a live feed brings 1,000 events a second.
 //!
-//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N] [--rate N] [--seconds N]`
+//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N] [--rate N] [--seconds N] [--live-only]`
 //! (defaults: 10,000 grids, 1,000,000 incidents, 120 frames per scenario; the city is generated
 //! once into target/bench-data/, shared with the core's pipeline benchmark).
 
@@ -26,13 +26,55 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 /// One frame: the UI pass, then tessellation of its shapes (what eframe does before the GPU).
 fn frame(h: &mut Harness<'static, GridCentreApp>) -> Duration {
+    frame_detail(h).wall
+}
+
+/// What the UI thread did during one frame: wall time, the UI pass alone, and from the kernel's
+/// per-thread accounting its CPU time (user + system), minor page faults and context switches
+/// (voluntary: it waited for something; involuntary: it was preempted).
+#[derive(Debug, Default)]
+struct FrameDetail {
+    wall: Duration,
+    step: Duration,
+    /// The app's own part of the UI pass.
+    app: Duration,
+    cpu: Duration,
+    minflt: i64,
+    nvcsw: i64,
+    nivcsw: i64,
+}
+
+fn thread_usage() -> (Duration, i64, i64, i64) {
+    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_THREAD is the calling thread.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_minflt, u.ru_nvcsw, u.ru_nivcsw)
+}
+
+fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
+    let u0 = thread_usage();
     let t = Instant::now();
     h.step();
+    let step = t.elapsed();
     let out = h.output();
     let ctx = h.ctx.clone();
     let prims = ctx.tessellate(out.shapes.clone(), out.pixels_per_point);
     std::hint::black_box(prims.len());
-    t.elapsed()
+    let wall = t.elapsed();
+    let u1 = thread_usage();
+    FrameDetail {
+        wall,
+        step,
+        app: h.state().last_ui,
+        cpu: u1.0.saturating_sub(u0.0),
+        minflt: u1.1 - u0.1,
+        nvcsw: u1.2 - u0.2,
+        nivcsw: u1.3 - u0.3,
+    }
 }
 
 struct Stats {
@@ -89,60 +131,64 @@ fn main() {
     let span = unmercator(bounds.1[0], bounds.1[1]).0 - unmercator(bounds.0[0], bounds.0[1]).0;
     let mut results = Vec::new();
 
-    // Pan across the city at three zooms: whole city, streets, grids (points drawn one by one).
-    for (name, zoom) in
-        [("pan, whole city (zoom 11)", 11.0), ("pan, streets (zoom 14)", 14.0), ("pan, grids + points (zoom 16.5)", 16.5)]
-    {
+    let live_only = args.iter().any(|a| a == "--live-only");
+    let mut filter_s = f64::NAN;
+    if !live_only {
+        // Pan across the city at three zooms: whole city, streets, grids (points drawn one by one).
+        for (name, zoom) in
+            [("pan, whole city (zoom 11)", 11.0), ("pan, streets (zoom 14)", 14.0), ("pan, grids + points (zoom 16.5)", 16.5)]
+        {
+            let mut times = Vec::new();
+            for k in 0..frames {
+                let f = k as f64 / frames as f64 - 0.5;
+                let step = span / 2f64.powf(zoom - 11.0) * 0.6;
+                h.state_mut().set_view(centre.0 + f * step, centre.1 + f * step * 0.4, zoom);
+                times.push(frame(&mut h));
+            }
+            results.push(Stats { name, times });
+        }
+        // Zoom in and out over the middle.
+        let mut times = Vec::new();
+        for k in 0..frames {
+            let f = (k as f64 / frames as f64 * std::f64::consts::PI * 2.0).sin();
+            h.state_mut().set_view(centre.0, centre.1, 13.5 + 3.0 * f);
+            times.push(frame(&mut h));
+        }
+        results.push(Stats { name: "zoom 10.5 ↔ 16.5", times });
+        // Switching the choropleth indicator: the frame that recolours.
+        h.state_mut().set_view(centre.0, centre.1, 12.0);
+        let mut times = Vec::new();
+        for k in 0..frames.min(60) {
+            h.state_mut().settings.indicator = Indicator::ALL[k % Indicator::ALL.len()];
+            times.push(frame(&mut h));
+        }
+        results.push(Stats { name: "indicator switch (recolour frame)", times });
+        // A filter change: frames keep coming while the tables and points recompute off-thread.
+        let mut times = Vec::new();
+        let t = Instant::now();
+        h.state_mut().settings.filter.categories = vec!["城建物业".into()];
+        frame(&mut h);
+        while h.state().busy() {
+            times.push(frame(&mut h));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        filter_s = t.elapsed().as_secs_f64();
+        results.push(Stats { name: "frames during a filter recompute", times });
+        // Heatmap on: panning while rasters are recomputed in the background.
+        h.state_mut().settings.filter.categories.clear();
+        while h.state().busy() {
+            frame(&mut h);
+        }
+        h.state_mut().settings.layers.heatmap = true;
         let mut times = Vec::new();
         for k in 0..frames {
             let f = k as f64 / frames as f64 - 0.5;
-            let step = span / 2f64.powf(zoom - 11.0) * 0.6;
-            h.state_mut().set_view(centre.0 + f * step, centre.1 + f * step * 0.4, zoom);
+            h.state_mut().set_view(centre.0 + f * span * 0.3, centre.1, 12.5 + f);
             times.push(frame(&mut h));
+            std::thread::sleep(Duration::from_millis(4));
         }
-        results.push(Stats { name, times });
+        results.push(Stats { name: "pan + zoom with heatmap", times });
     }
-    // Zoom in and out over the middle.
-    let mut times = Vec::new();
-    for k in 0..frames {
-        let f = (k as f64 / frames as f64 * std::f64::consts::PI * 2.0).sin();
-        h.state_mut().set_view(centre.0, centre.1, 13.5 + 3.0 * f);
-        times.push(frame(&mut h));
-    }
-    results.push(Stats { name: "zoom 10.5 ↔ 16.5", times });
-    // Switching the choropleth indicator: the frame that recolours.
-    h.state_mut().set_view(centre.0, centre.1, 12.0);
-    let mut times = Vec::new();
-    for k in 0..frames.min(60) {
-        h.state_mut().settings.indicator = Indicator::ALL[k % Indicator::ALL.len()];
-        times.push(frame(&mut h));
-    }
-    results.push(Stats { name: "indicator switch (recolour frame)", times });
-    // A filter change: frames keep coming while the tables and points recompute off-thread.
-    let mut times = Vec::new();
-    let t = Instant::now();
-    h.state_mut().settings.filter.categories = vec!["城建物业".into()];
-    frame(&mut h);
-    while h.state().busy() {
-        times.push(frame(&mut h));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let filter_s = t.elapsed().as_secs_f64();
-    results.push(Stats { name: "frames during a filter recompute", times });
-    // Heatmap on: panning while rasters are recomputed in the background.
-    h.state_mut().settings.filter.categories.clear();
-    while h.state().busy() {
-        frame(&mut h);
-    }
-    h.state_mut().settings.layers.heatmap = true;
-    let mut times = Vec::new();
-    for k in 0..frames {
-        let f = k as f64 / frames as f64 - 0.5;
-        h.state_mut().set_view(centre.0 + f * span * 0.3, centre.1, 12.5 + f);
-        times.push(frame(&mut h));
-        std::thread::sleep(Duration::from_millis(4));
-    }
-    results.push(Stats { name: "pan + zoom with heatmap", times });
 
     // Live: a feed file another process appends to at --rate events per second (new incidents
     // and, for earlier ones, their closing), while the map is panned slowly; frames are paced
@@ -150,7 +196,7 @@ fn main() {
     h.state_mut().settings.layers.heatmap = false;
     let rate = arg(&args, "--rate", 1000);
     let seconds = arg(&args, "--seconds", 20);
-    let (live_frames, lat, written, applied) = live_scenario(&mut h, &dir, rate, seconds, centre, span);
+    let (live_frames, lat, written, applied, ready_s) = live_scenario(&mut h, &dir, rate, seconds, centre, span);
     results.push(Stats { name: "live feed, 60 Hz, slow pan", times: live_frames });
 
     println!("\n| scenario | frames | p50 ms | p95 ms | max ms | >16 ms |\n|---|---|---|---|---|---|");
@@ -161,6 +207,7 @@ fn main() {
     let mut l = lat;
     l.sort_by(f64::total_cmp);
     let q = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(f64::NAN);
+    println!("live feed: following the feed {ready_s:.2} s after connecting (the million incidents indexed for updates)");
     println!(
         "live feed: {written} events written in {seconds} s ({:.0}/s), {applied} applied; write-to-screen latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms ({} samples)",
         written as f64 / seconds as f64,
@@ -169,6 +216,14 @@ fn main() {
         q(1.0) * 1000.0,
         l.len()
     );
+}
+
+/// What the app holds now: the live tables' version, the dataset and the derived results
+/// (compared before and after a frame to say what arrived in it).
+fn changes(h: &Harness<'static, GridCentreApp>) -> [usize; 3] {
+    h.state().loaded().map_or([0; 3], |l| {
+        [l.version as usize, std::sync::Arc::as_ptr(&l.ds) as usize, std::sync::Arc::as_ptr(&l.derived) as usize]
+    })
 }
 
 /// Appends `rate` events a second to a feed file for `seconds` (60 % new incidents placed where
@@ -181,7 +236,7 @@ fn live_scenario(
     seconds: usize,
     centre: (f64, f64),
     span: f64,
-) -> (Vec<Duration>, Vec<f64>, u64, u64) {
+) -> (Vec<Duration>, Vec<f64>, u64, u64, f64) {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
@@ -201,15 +256,45 @@ fn live_scenario(
             .collect();
         (places, l.ds.latest_time())
     };
+    // The feed exists (header only) and the session is following it before the first event is
+    // written: the latency measured is the sustained one, not the session's start (indexing the
+    // million incidents for incremental updates), which is reported on its own.
+    std::fs::write(&feed, format!("{}\n", REPLAY_HEADER.join(","))).unwrap();
     let ctx = h.ctx.clone();
+    let started = Instant::now();
+    // Frames while the session starts count too.
+    let mut times = Vec::new();
     h.state_mut().start_live(&ctx, SourceSpec::File(feed.clone()), LiveClock::Data);
+    while !matches!(h.state().live.as_ref().map(|lv| &lv.state), Some(gridcentre_core::source::SourceState::Live)) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the live session did not start");
+        let t = Instant::now();
+        let fill0 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
+        let d = frame_detail(h);
+        let fill1 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
+        if d.wall > Duration::from_millis(16) {
+            eprintln!(
+                "slow frame while the session starts, {} at {:.2} s: {:.1} ms (UI pass {:.1} ms, the app's part {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; glyph atlas {fill0:.2} → {fill1:.2})",
+                times.len(),
+                started.elapsed().as_secs_f64(),
+                d.wall.as_secs_f64() * 1000.0,
+                d.step.as_secs_f64() * 1000.0,
+                d.app.as_secs_f64() * 1000.0,
+                d.cpu.as_secs_f64() * 1000.0,
+                d.minflt,
+                d.nvcsw,
+                d.nivcsw
+            );
+        }
+        times.push(d.wall);
+        std::thread::sleep(Duration::from_millis(16).saturating_sub(t.elapsed()));
+    }
+    let ready_s = started.elapsed().as_secs_f64();
     // Written events: (sequence number, when), for every 50th.
     let marks: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let marks_w = marks.clone();
     let total = (rate * seconds) as u64;
     let writer = std::thread::spawn(move || {
-        let mut f = std::fs::File::create(&feed).unwrap();
-        writeln!(f, "{}", REPLAY_HEADER.join(",")).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&feed).unwrap();
         let start = Instant::now();
         let mut n = 0u64;
         let mut new_ids = 0u64;
@@ -249,7 +334,6 @@ fn live_scenario(
         }
         n
     });
-    let mut times = Vec::new();
     let mut latencies = Vec::new();
     let mut next_mark = 0usize;
     let t0 = Instant::now();
@@ -258,13 +342,31 @@ fn live_scenario(
         let t = Instant::now();
         let f = t0.elapsed().as_secs_f64() / end.as_secs_f64() - 0.5;
         h.state_mut().set_view(centre.0 + f * span * 0.2, centre.1, 12.5);
-        let ft = frame(h);
+        let before = changes(h);
+        let fill0 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
+        let d = frame_detail(h);
+        let fill1 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
+        let ft = d.wall;
+        let after = changes(h);
+        let arrived: Vec<&str> = ["tables", "snapshot", "derived"]
+            .iter()
+            .zip(before.iter().zip(&after))
+            .filter(|(_, (a, b))| a != b)
+            .map(|(n, _)| *n)
+            .collect();
         if ft > Duration::from_millis(16) {
             eprintln!(
-                "slow live frame {} at {:.2} s: {:.1} ms",
+                "slow live frame {} at {:.2} s: {:.1} ms (UI pass {:.1} ms, the app's part {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 t0.elapsed().as_secs_f64(),
-                ft.as_secs_f64() * 1000.0
+                ft.as_secs_f64() * 1000.0,
+                d.step.as_secs_f64() * 1000.0,
+                d.app.as_secs_f64() * 1000.0,
+                d.cpu.as_secs_f64() * 1000.0,
+                d.minflt,
+                d.nvcsw,
+                d.nivcsw,
+                h.state().busy()
             );
         }
         times.push(ft);
@@ -280,5 +382,5 @@ fn live_scenario(
     }
     let written = writer.join().unwrap();
     let applied = h.state().live.as_ref().map_or(0, |lv| lv.counters.events);
-    (times, latencies, written, applied)
+    (times, latencies, written, applied, ready_s)
 }

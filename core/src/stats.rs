@@ -798,11 +798,13 @@ impl TimePreset {
     }
 }
 
-/// Runs `f` once on each of the table engine's (polars') worker threads. The dashboard lowers
-/// their priority with it, as it does for its own background threads, so that statistics
-/// recomputed in the background never take the CPU from the UI or the live feed.
-pub fn on_table_threads(f: impl Fn() + Sync) {
+/// Runs `f` once on each worker thread of the core's pools: the table engine's (polars') and
+/// rayon's global pool (point layers, assignment, the loader's row pass). The dashboard lowers
+/// their priority with it, as it does for its own background threads, so that work done in the
+/// background never takes the CPU from the UI or the live feed.
+pub fn on_worker_threads(f: impl Fn() + Sync) {
     polars_core::runtime::THREAD_POOL.broadcast(|_| f());
+    rayon::broadcast(|_| f());
 }
 
 #[cfg(test)]

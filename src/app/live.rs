@@ -192,8 +192,14 @@ impl LiveSession {
             self.counters = u.counters;
             self.as_of_ms = u.as_of_ms;
             self.last_event_ms = u.last_event_ms;
-            tables = u.tables.or(tables);
-            dataset = u.dataset.or(dataset);
+            // What a later update replaces is freed off the UI thread (tables of every level,
+            // a dataset of a million incidents).
+            if let Some(t) = u.tables {
+                super::worker::drop_later(tables.replace(t));
+            }
+            if let Some(d) = u.dataset {
+                super::worker::drop_later(dataset.replace(d));
+            }
             for t in u.ticker {
                 if t.new && t.lon.is_finite() {
                     self.flashes.push((t.lon, t.lat, t.category.clone(), now));
@@ -321,7 +327,7 @@ impl Run {
             }
         };
         let feed =
-            Feed::start_at(spec, FeedOptions { poll: Duration::from_millis(100), ..FeedOptions::default() }, position.clone());
+            Feed::start_at(spec, FeedOptions { poll: Duration::from_millis(50), ..FeedOptions::default() }, position.clone());
         let mut last_snapshot = Instant::now();
         let mut snapshot_due = resumed.as_deref().is_some_and(|r| r.starts_with("resumed"));
         let mut saved = (Instant::now(), live.counters.events);

@@ -157,28 +157,39 @@ impl GridCentreApp {
             if lv.ticker.is_empty() {
                 cols[0].label(RichText::new(lang.t("等待新事件…", "Waiting for events…")).weak());
             }
-            egui::ScrollArea::vertical().id_salt("ticker").max_height(if big { 170.0 } else { 130.0 }).show(&mut cols[0], |ui| {
-                for t in lv.ticker.iter().take(50) {
-                    let tag = if t.new { lang.t("新", "new") } else { lang.t("更新", "upd") };
-                    let line = format!(
-                        "{}  {tag}  {}  {}  {}  {}",
-                        format_ms(t.at_ms).get(5..16).unwrap_or(""),
-                        t.id,
-                        t.category,
-                        super::panels::status_label(lang, t.status),
-                        t.place
-                    );
-                    let colour = if t.new { theme::GOOD } else { ui.visuals().text_color() };
-                    if ui
-                        .add(
-                            egui::Label::new(RichText::new(line).size(size).color(colour)).truncate().sense(egui::Sense::click()),
-                        )
-                        .clicked()
-                    {
-                        go = Some(Selection::Incident(t.incident));
+            // Only the rows in view are laid out: every update brings new lines, and shaping
+            // fifty of them each time cost the frame several milliseconds.
+            let row_h = cols[0].ctx().fonts_mut(|f| f.row_height(&egui::FontId::proportional(size)));
+            let ticker: Vec<_> = lv.ticker.iter().take(50).collect();
+            egui::ScrollArea::vertical().id_salt("ticker").max_height(if big { 170.0 } else { 130.0 }).show_rows(
+                &mut cols[0],
+                row_h,
+                ticker.len(),
+                |ui, range| {
+                    for t in &ticker[range] {
+                        let tag = if t.new { lang.t("新", "new") } else { lang.t("更新", "upd") };
+                        let line = format!(
+                            "{}  {tag}  {}  {}  {}  {}",
+                            format_ms(t.at_ms).get(5..16).unwrap_or(""),
+                            t.id,
+                            t.category,
+                            super::panels::status_label(lang, t.status),
+                            t.place
+                        );
+                        let colour = if t.new { theme::GOOD } else { ui.visuals().text_color() };
+                        if ui
+                            .add(
+                                egui::Label::new(RichText::new(line).size(size).color(colour))
+                                    .truncate()
+                                    .sense(egui::Sense::click()),
+                            )
+                            .clicked()
+                        {
+                            go = Some(Selection::Incident(t.incident));
+                        }
                     }
-                }
-            });
+                },
+            );
             cols[1].horizontal(|ui| {
                 ui.label(RichText::new(lang.t("超期预警", "Overdue alerts")).strong().size(size + 1.0).color(theme::ALERT));
                 ui.checkbox(sound, lang.t("声音提醒", "Chime"))
@@ -190,28 +201,34 @@ impl GridCentreApp {
             if lv.alerts.is_empty() {
                 cols[1].label(RichText::new(lang.t("暂无", "None")).weak());
             }
-            egui::ScrollArea::vertical().id_salt("alerts").max_height(if big { 170.0 } else { 130.0 }).show(&mut cols[1], |ui| {
-                for a in lv.alerts.iter().take(50) {
-                    let line = format!(
-                        "{}  {}  {}  {} {}",
-                        a.id,
-                        a.category,
-                        a.place,
-                        lang.t("时限", "deadline"),
-                        format_ms(a.deadline_ms).get(5..16).unwrap_or("")
-                    );
-                    if ui
-                        .add(
-                            egui::Label::new(RichText::new(line).size(size).color(theme::ALERT))
-                                .truncate()
-                                .sense(egui::Sense::click()),
-                        )
-                        .clicked()
-                    {
-                        go = Some(Selection::Incident(a.incident));
+            let alerts: Vec<_> = lv.alerts.iter().take(50).collect();
+            egui::ScrollArea::vertical().id_salt("alerts").max_height(if big { 170.0 } else { 130.0 }).show_rows(
+                &mut cols[1],
+                row_h,
+                alerts.len(),
+                |ui, range| {
+                    for a in &alerts[range] {
+                        let line = format!(
+                            "{}  {}  {}  {} {}",
+                            a.id,
+                            a.category,
+                            a.place,
+                            lang.t("时限", "deadline"),
+                            format_ms(a.deadline_ms).get(5..16).unwrap_or("")
+                        );
+                        if ui
+                            .add(
+                                egui::Label::new(RichText::new(line).size(size).color(theme::ALERT))
+                                    .truncate()
+                                    .sense(egui::Sense::click()),
+                            )
+                            .clicked()
+                        {
+                            go = Some(Selection::Incident(a.incident));
+                        }
                     }
-                }
-            });
+                },
+            );
         });
         if let Some(s) = go {
             self.select(s);

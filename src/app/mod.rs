@@ -132,6 +132,9 @@ impl Workers {
 /// The app.
 pub struct GridCentreApp {
     pub settings: Settings,
+    /// How long the app's own part of the last frame took (the frame benchmark reports it
+    /// beside the whole frame, which also holds egui's layout, tessellation and kittest).
+    pub last_ui: std::time::Duration,
     data: Data,
     map_memory: MapMemory,
     fit_pending: bool,
@@ -243,6 +246,7 @@ impl GridCentreApp {
         let _ = memory.set_zoom(11.0);
         Self {
             settings,
+            last_ui: std::time::Duration::ZERO,
             data,
             map_memory: memory,
             fit_pending: true,
@@ -343,7 +347,7 @@ impl GridCentreApp {
             session.want_snapshot.store(true, std::sync::atomic::Ordering::Release);
         }
         if let Some(t) = tables {
-            l.live_tables = Some(t);
+            worker::drop_later(l.live_tables.replace(t));
             l.version += 1;
         }
         if let Some(ds) = dataset {
@@ -764,6 +768,22 @@ impl GridCentreApp {
 
 impl eframe::App for GridCentreApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = std::time::Instant::now();
+        self.ui_pass(ui);
+        self.last_ui = started.elapsed();
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Some((a, b, z, _)) = self.last_view {
+            let (lon, lat) = gridcentre_core::render::unmercator((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
+            self.settings.view = Some((lon, lat, z));
+        }
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}
+
+impl GridCentreApp {
+    fn ui_pass(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let now = ctx.input(|i| i.time);
         self.poll(&ctx);
@@ -824,14 +844,6 @@ impl eframe::App for GridCentreApp {
         self.manual_path_ui(&ctx);
         self.live_form_ui(&ctx);
         self.schedule();
-    }
-
-    fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if let Some((a, b, z, _)) = self.last_view {
-            let (lon, lat) = gridcentre_core::render::unmercator((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
-            self.settings.view = Some((lon, lat, z));
-        }
-        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
 }
 

@@ -82,22 +82,41 @@ impl<J, R> Drop for Worker<J, R> {
     }
 }
 
-/// Lowers the priority of the table engine's worker threads (once per process): the derive,
-/// detail, charts and export jobs run their statistics there.
+/// Puts the core's worker pools in the background (once per process): the derive, detail,
+/// charts and export jobs run their statistics and point layers there.
 pub fn background_tables() {
     static DONE: std::sync::Once = std::sync::Once::new();
-    DONE.call_once(|| gridcentre_core::stats::on_table_threads(background_priority));
+    DONE.call_once(|| gridcentre_core::stats::on_worker_threads(background_priority));
 }
 
-/// Lowers the calling thread's priority (nice 10 on Linux) so that on a busy machine the UI
-/// thread gets the CPU first and frames stay short; the work still uses every idle core.
+/// Puts the calling thread in the background: on Linux the `SCHED_IDLE` policy (it runs only
+/// when a core would otherwise idle, so the UI and live-feed threads never wait for it), or nice
+/// 19 where that is refused. Nice 10 was not enough on a 2-core machine: the scheduler still
+/// gave a background thread a few milliseconds ahead of the UI thread now and then, and those
+/// were the frames over 16 ms. On a machine where other programs keep every core busy (and
+/// the desktop does not schedule each application as a group), background work then waits for
+/// them: `GRIDCENTRE_BACKGROUND_NICE=10` gives it a nice value instead.
 pub fn background_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes its
-    // scheduling priority (an error, e.g. not permitted, leaves it as it was).
-    unsafe {
-        let tid = libc::gettid();
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    {
+        static NICE: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+        let nice = *NICE.get_or_init(|| {
+            let v = std::env::var("GRIDCENTRE_BACKGROUND_NICE").ok()?;
+            let n = v.trim().parse::<i32>().ok().filter(|n| (0..=19).contains(n));
+            if n.is_none() {
+                tracing::warn!("GRIDCENTRE_BACKGROUND_NICE={v:?} is not a nice value 0–19; using SCHED_IDLE");
+            }
+            n
+        });
+        // SAFETY: gettid has no preconditions; sched_setscheduler and setpriority on our own
+        // thread id only change its scheduling (an error, e.g. not permitted, leaves it as it was).
+        unsafe {
+            let tid = libc::gettid();
+            let param = libc::sched_param { sched_priority: 0 };
+            if nice.is_some() || libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
+                let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice.unwrap_or(19));
+            }
+        }
     }
 }
 
@@ -152,5 +171,21 @@ mod tests {
         w.submit(4);
         assert_eq!(w.wait(), Some(40));
         assert_eq!(w.latest(), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn background_threads_run_idle_and_the_others_keep_their_priority() {
+        // SAFETY: querying the calling thread's (tid 0) policy and nice value has no preconditions.
+        let policy = || unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, 0)) };
+        let before = policy();
+        let bg = std::thread::spawn(move || {
+            background_priority();
+            policy()
+        })
+        .join()
+        .unwrap_or_default();
+        assert!(bg == (libc::SCHED_IDLE, before.1) || bg.1 == 19, "background thread: {bg:?}");
+        assert_eq!(policy(), before, "the calling thread is untouched");
     }
 }
