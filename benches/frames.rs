@@ -38,6 +38,8 @@ struct FrameDetail {
     step: Duration,
     /// The app's own part of the UI pass.
     app: Duration,
+    /// egui passes run in the frame (more than one when a pass asked for another).
+    passes: u64,
     cpu: Duration,
     minflt: i64,
     nvcsw: i64,
@@ -56,6 +58,7 @@ fn thread_usage() -> (Duration, i64, i64, i64) {
 }
 
 fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
+    let p0 = h.ctx.cumulative_pass_nr();
     let u0 = thread_usage();
     let t = Instant::now();
     h.step();
@@ -70,6 +73,7 @@ fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
         wall,
         step,
         app: h.state().last_ui,
+        passes: h.ctx.cumulative_pass_nr() - p0,
         cpu: u1.0.saturating_sub(u0.0),
         minflt: u1.1 - u0.1,
         nvcsw: u1.2 - u0.2,
@@ -273,11 +277,12 @@ fn live_scenario(
         let fill1 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
         if d.wall > Duration::from_millis(16) {
             eprintln!(
-                "slow frame while the session starts, {} at {:.2} s: {:.1} ms (UI pass {:.1} ms, the app's part {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; glyph atlas {fill0:.2} → {fill1:.2})",
+                "slow frame while the session starts, {} at {:.2} s: {:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 started.elapsed().as_secs_f64(),
                 d.wall.as_secs_f64() * 1000.0,
                 d.step.as_secs_f64() * 1000.0,
+                d.passes,
                 d.app.as_secs_f64() * 1000.0,
                 d.cpu.as_secs_f64() * 1000.0,
                 d.minflt,
@@ -356,11 +361,12 @@ fn live_scenario(
             .collect();
         if ft > Duration::from_millis(16) {
             eprintln!(
-                "slow live frame {} at {:.2} s: {:.1} ms (UI pass {:.1} ms, the app's part {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
+                "slow live frame {} at {:.2} s: {:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 t0.elapsed().as_secs_f64(),
                 ft.as_secs_f64() * 1000.0,
                 d.step.as_secs_f64() * 1000.0,
+                d.passes,
                 d.app.as_secs_f64() * 1000.0,
                 d.cpu.as_secs_f64() * 1000.0,
                 d.minflt,
