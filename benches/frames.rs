@@ -105,6 +105,8 @@ impl Stats {
 }
 
 fn main() {
+    // As the dashboard's binary does (src/main.rs).
+    gridcentre::app::worker::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let grids = arg(&args, "--grids", 10_000);
     let incidents = arg(&args, "--incidents", 1_000_000);
