@@ -46,6 +46,24 @@ struct FrameDetail {
     nivcsw: i64,
 }
 
+impl FrameDetail {
+    /// The frame's time and where it went, for the slow-frame lines.
+    fn describe(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "{:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions)",
+            ms(self.wall),
+            ms(self.step),
+            self.passes,
+            ms(self.app),
+            ms(self.cpu),
+            self.minflt,
+            self.nvcsw,
+            self.nivcsw
+        )
+    }
+}
+
 fn thread_usage() -> (Duration, i64, i64, i64) {
     // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_THREAD is the calling thread.
     let u = unsafe {
@@ -279,17 +297,10 @@ fn live_scenario(
         let fill1 = h.ctx.fonts(|f| f.font_atlas_fill_ratio());
         if d.wall > Duration::from_millis(16) {
             eprintln!(
-                "slow frame while the session starts, {} at {:.2} s: {:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; glyph atlas {fill0:.2} → {fill1:.2})",
+                "slow frame while the session starts, {} at {:.2} s: {} (glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 started.elapsed().as_secs_f64(),
-                d.wall.as_secs_f64() * 1000.0,
-                d.step.as_secs_f64() * 1000.0,
-                d.passes,
-                d.app.as_secs_f64() * 1000.0,
-                d.cpu.as_secs_f64() * 1000.0,
-                d.minflt,
-                d.nvcsw,
-                d.nivcsw
+                d.describe()
             );
         }
         times.push(d.wall);
@@ -363,17 +374,10 @@ fn live_scenario(
             .collect();
         if ft > Duration::from_millis(16) {
             eprintln!(
-                "slow live frame {} at {:.2} s: {:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions; derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
+                "slow live frame {} at {:.2} s: {} (derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 t0.elapsed().as_secs_f64(),
-                ft.as_secs_f64() * 1000.0,
-                d.step.as_secs_f64() * 1000.0,
-                d.passes,
-                d.app.as_secs_f64() * 1000.0,
-                d.cpu.as_secs_f64() * 1000.0,
-                d.minflt,
-                d.nvcsw,
-                d.nivcsw,
+                d.describe(),
                 h.state().busy()
             );
         }
