@@ -251,7 +251,7 @@ use gridcentre_core::export::TableFormat;
 
 fn table_rows(h: &mut Harness<'static, GridCentreApp>) -> (Level, Vec<String>, u64) {
     let c = h.state_mut().table_view().unwrap();
-    (c.table.level, c.order.iter().map(|&i| c.table.rows[i].code.clone()).collect(), c.table.total.counts.accepted)
+    (c.table.level, c.order.iter().map(|&i| c.table.rows[i].code.to_string()).collect(), c.table.total.counts.accepted)
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn the_table_view_drills_from_districts_to_streets_and_back_up_the_breadcrumb() 
     let (level, codes, total) = table_rows(&mut h);
     assert_eq!(level, Level::Street);
     let streets = ds.layer.units(Level::Street);
-    assert!(codes.iter().all(|c| streets.iter().any(|s| &s.code == c && s.parent == Some(0))), "{codes:?}");
+    assert!(codes.iter().all(|c| streets.iter().any(|s| *s.code == **c && s.parent == Some(0))), "{codes:?}");
     assert_eq!(codes.len(), streets.iter().filter(|s| s.parent == Some(0)).count());
     // Its total is the district's row in the core's district table, and it is on screen.
     let cfg = IndicatorConfig::default();
@@ -314,17 +314,19 @@ fn clicking_a_column_header_sorts_by_it_and_again_reverses() {
     assert_eq!(h.state().settings.analysis.sort, SortKey::Measure(Measure::CompletionRate));
     let (_, codes, _) = table_rows(&mut h);
     let t = h.state().loaded().unwrap().table(Level::Street).clone();
-    let expected: Vec<String> =
-        sort_order(&t.rows, SortKey::Measure(Measure::CompletionRate), true).iter().map(|&i| t.rows[i].code.clone()).collect();
+    let expected: Vec<String> = sort_order(&t.rows, SortKey::Measure(Measure::CompletionRate), true)
+        .iter()
+        .map(|&i| t.rows[i].code.to_string())
+        .collect();
     assert_eq!(codes, expected);
     let rates: Vec<f64> =
-        codes.iter().filter_map(|c| t.rows.iter().find(|r| &r.code == c).unwrap().figures.completion_rate).collect();
+        codes.iter().filter_map(|c| t.rows.iter().find(|r| *r.code == **c).unwrap().figures.completion_rate).collect();
     assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
     h.get_by_label("办结率 ▼").click();
     h.run();
     let (_, again, _) = table_rows(&mut h);
     let rates: Vec<f64> =
-        again.iter().filter_map(|c| t.rows.iter().find(|r| &r.code == c).unwrap().figures.completion_rate).collect();
+        again.iter().filter_map(|c| t.rows.iter().find(|r| *r.code == **c).unwrap().figures.completion_rate).collect();
     assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
     h.get_by_label("办结率 ▲");
 }
@@ -373,7 +375,7 @@ fn exports_write_the_table_the_charts_and_a_report_asking_before_replacing() {
     let col = |zh: &str| header.iter().position(|h| h == zh).unwrap();
     for (k, &i) in order.iter().enumerate() {
         let row = range.rows().nth(k + 1).unwrap();
-        assert_eq!(row[col("编码")].to_string(), t.rows[i].code);
+        assert_eq!(row[col("编码")].to_string(), &*t.rows[i].code);
         assert_eq!(row[col("受理数")], calamine::Data::Float(t.rows[i].counts.accepted as f64));
         assert_eq!(row[col("办结率")], calamine::Data::Float(t.rows[i].figures.completion_rate.unwrap()));
     }

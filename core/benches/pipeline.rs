@@ -76,7 +76,7 @@ fn child(grids: &Path, incidents: &Path, out: &Path) {
         }
     }
     for row in &table.rows {
-        let c = counts.get(row.code.as_str()).copied().unwrap_or_default();
+        let c = counts.get(&*row.code).copied().unwrap_or_default();
         assert_eq!((row.counts.incidents, row.counts.closed), c, "table and direct counts differ for {}", row.code);
     }
     let mut text = String::from("grid_code,incidents,closed\n");

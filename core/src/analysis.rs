@@ -250,7 +250,7 @@ pub fn breadcrumb(ds: &Dataset, scope: Option<(Level, u32)>) -> Vec<(Level, u32,
     chain.dedup();
     chain
         .into_iter()
-        .map(|(l, x)| (l, x, ds.layer.units(l).get(x as usize).map(|u| u.name.clone()).unwrap_or_default()))
+        .map(|(l, x)| (l, x, ds.layer.units(l).get(x as usize).map(|u| u.name.to_string()).unwrap_or_default()))
         .collect()
 }
 
@@ -266,8 +266,8 @@ mod tests {
             unit: Some(0),
             code: code.into(),
             name: code.into(),
-            parent_code: String::new(),
-            parent_name: String::new(),
+            parent_code: "".into(),
+            parent_name: "".into(),
             area_km2: None,
             households: None,
             figures: Figures::compute(&c, &IndicatorConfig::default(), None),

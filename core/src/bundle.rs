@@ -76,7 +76,7 @@ pub struct ReportContent {
 /// The name of a scope ("全市" for the city).
 pub fn scope_name(ds: &Dataset, scope: Option<(Level, u32)>, lang: Lang) -> String {
     match scope {
-        Some((l, u)) if l != Level::City => ds.layer.units(l).get(u as usize).map(|x| x.name.clone()).unwrap_or_default(),
+        Some((l, u)) if l != Level::City => ds.layer.units(l).get(u as usize).map(|x| x.name.to_string()).unwrap_or_default(),
         _ => lang.t("全市", "City").to_string(),
     }
 }
@@ -246,8 +246,8 @@ figure {{ margin: 12px 0; page-break-inside: avoid; }} figure img {{ width: 100%
     let _ = writeln!(h, "<th>{}</th></tr>", t("办结率排名", "Rank"));
     let rk = ranks(&c.table.rows, RANK_MEASURE);
     let row = |h: &mut String, r: &UnitRow, rank: Option<u32>, class: &str| {
-        let name = if r.code == "unassigned" { t("未落入网格", "Unassigned").to_string() } else { r.name.clone() };
-        let code = if r.unit.is_some() { r.code.as_str() } else { "" };
+        let name = if &*r.code == "unassigned" { t("未落入网格", "Unassigned").to_string() } else { r.name.to_string() };
+        let code = if r.unit.is_some() { &*r.code } else { "" };
         let _ = write!(h, "<tr{class}><td class=\"n\">{}</td><td class=\"n\">{}</td>", esc(&name), esc(code));
         for m in HTML_COLUMNS {
             let v = m.value(r);

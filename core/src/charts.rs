@@ -179,7 +179,7 @@ pub fn on_time_chart(table: &StatsTable, top: usize, scope: &str, subtitle: &str
         title: titled(scope, ChartKind::OnTime, lang, lang.t("受理数前列", "most accepted")),
         subtitle: subtitle.to_string(),
         body: Body::Stacked {
-            labels: order.iter().map(|&i| table.rows[i].name.clone()).collect(),
+            labels: order.iter().map(|&i| table.rows[i].name.to_string()).collect(),
             parts: vec![
                 part(lang.t("按期办结", "Closed on time"), &|c| c.closed_on_time, GREEN),
                 part(lang.t("超期办结", "Closed late"), &|c| c.overdue_closed, ORANGE),

@@ -112,10 +112,10 @@ pub fn row_values(r: &UnitRow, rank: Option<u32>) -> Vec<Value> {
     let f = &r.figures;
     vec![
         Value::Text(r.level.as_str().into()),
-        Value::Text(r.code.clone()),
-        Value::Text(r.name.clone()),
-        Value::Text(r.parent_code.clone()),
-        Value::Text(r.parent_name.clone()),
+        Value::Text(r.code.to_string()),
+        Value::Text(r.name.to_string()),
+        Value::Text(r.parent_code.to_string()),
+        Value::Text(r.parent_name.to_string()),
         Value::Int(c.incidents),
         Value::Int(c.accepted),
         Value::Int(c.rejected),
@@ -250,10 +250,10 @@ pub fn assigned_frame(ds: &Dataset) -> Result<DataFrame> {
     let inc = &ds.incidents;
     let n = inc.len();
     let unit_name = |level: Level, g: u32| -> Option<String> {
-        (g != NO_GRID).then(|| ds.layer.units(level)[ds.layer.grid_unit[level.index()][g as usize] as usize].name.clone())
+        (g != NO_GRID).then(|| ds.layer.units(level)[ds.layer.grid_unit[level.index()][g as usize] as usize].name.to_string())
     };
     let unit_code = |level: Level, g: u32| -> Option<String> {
-        (g != NO_GRID).then(|| ds.layer.units(level)[ds.layer.grid_unit[level.index()][g as usize] as usize].code.clone())
+        (g != NO_GRID).then(|| ds.layer.units(level)[ds.layer.grid_unit[level.index()][g as usize] as usize].code.to_string())
     };
     let g = &ds.grid_of;
     let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);

@@ -573,7 +573,7 @@ pub fn search(ds: &Dataset, query: &str, limit: usize) -> Vec<SearchHit> {
     for level in [Level::Grid, Level::Community, Level::Street, Level::District] {
         for (u, unit) in ds.layer.units(level).iter().enumerate() {
             let hit = SearchHit::Unit { level, unit: u as u32 };
-            if unit.code.eq_ignore_ascii_case(q) || unit.name == q {
+            if unit.code.eq_ignore_ascii_case(q) || &*unit.name == q {
                 exact.push(hit);
             } else if unit.code.to_lowercase().contains(&ql) || unit.name.to_lowercase().contains(&ql) {
                 partial.push(hit);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use geo::{MultiPolygon, Rect};
 use serde::{Deserialize, Serialize};
@@ -96,8 +97,10 @@ pub struct Grid {
 #[derive(Debug, Clone, Serialize)]
 pub struct Unit {
     pub level: Level,
-    pub code: String,
-    pub name: String,
+    /// Shared with every table row that shows the unit (a live feed rebuilds its tables twice a
+    /// second: a row costs no allocation for its names).
+    pub code: Arc<str>,
+    pub name: Arc<str>,
     /// Index of the parent unit in the level above (none for the city).
     pub parent: Option<u32>,
     pub area_km2: f64,
@@ -147,7 +150,15 @@ impl GridLayer {
                 let (code, name) = unit_label(level, code, name);
                 let key = (parent, code.clone());
                 let idx = *keys[li].entry(key).or_insert_with(|| {
-                    units[li].push(Unit { level, code, name, parent, area_km2: 0.0, households: None, grid_count: 0 });
+                    units[li].push(Unit {
+                        level,
+                        code: code.into(),
+                        name: name.into(),
+                        parent,
+                        area_km2: 0.0,
+                        households: None,
+                        grid_count: 0,
+                    });
                     (units[li].len() - 1) as u32
                 });
                 let u = &mut units[li][idx as usize];
@@ -161,8 +172,8 @@ impl GridLayer {
             }
             units[0].push(Unit {
                 level: Level::Grid,
-                code: grid.code.clone(),
-                name: grid.name.clone(),
+                code: grid.code.as_str().into(),
+                name: grid.name.as_str().into(),
                 parent,
                 area_km2: grid.area_km2,
                 households: grid.households,
@@ -195,8 +206,8 @@ impl GridLayer {
         let units = self.units(level);
         units
             .iter()
-            .position(|u| u.code == code_or_name)
-            .or_else(|| units.iter().position(|u| u.name == code_or_name))
+            .position(|u| &*u.code == code_or_name)
+            .or_else(|| units.iter().position(|u| &*u.name == code_or_name))
             .map(|i| i as u32)
     }
 
@@ -441,13 +452,13 @@ mod tests {
         assert_eq!(layer.units(Level::Community).len(), 2);
         assert_eq!(layer.units(Level::Street).len(), 2);
         assert_eq!(layer.units(Level::District).len(), 1);
-        assert_eq!(layer.units(Level::City)[0].name, "全市");
+        assert_eq!(&*layer.units(Level::City)[0].name, "全市");
         assert_eq!(layer.units(Level::Community)[0].grid_count, 2);
         assert_eq!(layer.units(Level::District)[0].area_km2, 6.0);
         assert_eq!(layer.units(Level::District)[0].households, Some(300));
         assert_eq!(layer.grid_unit[Level::Street.index()], vec![0, 0, 1]);
         let chain = layer.ancestors(Level::Grid, 2);
-        let names: Vec<&str> = chain.iter().map(|(l, u)| layer.units(*l)[*u as usize].name.as_str()).collect();
+        let names: Vec<&str> = chain.iter().map(|(l, u)| &*layer.units(*l)[*u as usize].name).collect();
         assert_eq!(names, ["全市", "向阳区", "建设街道", "长安社区", "g3"]);
     }
 
@@ -474,7 +485,7 @@ mod tests {
         let mut p = parents("", "西林街道");
         p.community = (String::new(), String::new());
         let layer = GridLayer::build(vec![grid("g1")], vec![p]);
-        assert_eq!(layer.units(Level::Community)[0].name, UNSPECIFIED);
+        assert_eq!(&*layer.units(Level::Community)[0].name, UNSPECIFIED);
     }
 
     #[test]

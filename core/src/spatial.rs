@@ -11,7 +11,11 @@
 //! **north** for a horizontal edge. Where grids overlap (hand-edited data), the first grid in
 //! file order wins and the overlap is counted.
 //!
-//! Assignment runs on all cores (rayon).
+//! Assignment runs on all cores (rayon). For a batch of points it first asks the R-tree, once
+//! per cell of a regular raster over the grids' extent, which parts' boxes meet that cell; each
+//! point then tests only its cell's candidates instead of walking the tree. The candidates are
+//! a superset of the parts whose box holds the point and the exact test decides, so the result
+//! is the one a query per point gives (a test checks this on points on every vertex and edge).
 
 use geo::{BoundingRect, MultiPolygon};
 use rayon::prelude::*;
@@ -71,6 +75,35 @@ pub struct GridIndex {
     parts: Vec<Rings>,
     /// The grid of each part.
     part_grid: Vec<u32>,
+    /// The box of each part: `[min x, min y, max x, max y]`.
+    part_box: Vec<[f64; 4]>,
+}
+
+/// Candidate parts per cell of a regular raster over the extent of all parts, from the R-tree
+/// (compressed rows: the candidates of cell `c` are `parts[start[c]..start[c + 1]]`).
+struct Cells {
+    origin: [f64; 2],
+    /// Cells per unit of x and of y.
+    scale: [f64; 2],
+    nx: usize,
+    ny: usize,
+    start: Vec<u32>,
+    parts: Vec<u32>,
+}
+
+impl Cells {
+    /// The cell of a point, `None` left of or below the extent (where no part is). The index
+    /// never decreases as x or y grows, and cells were given every part whose box meets them
+    /// with a margin, so the cell of a point in a part's box lists that part.
+    fn of(&self, x: f64, y: f64) -> Option<usize> {
+        let fx = (x - self.origin[0]) * self.scale[0];
+        let fy = (y - self.origin[1]) * self.scale[1];
+        if !(fx >= 0.0 && fy >= 0.0) {
+            return None;
+        }
+        let (i, j) = ((fx as usize).min(self.nx - 1), (fy as usize).min(self.ny - 1));
+        Some(j * self.nx + i)
+    }
 }
 
 /// Where one point landed.
@@ -88,6 +121,7 @@ impl GridIndex {
         let mut entries = Vec::with_capacity(layer.grids.len());
         let mut parts = Vec::with_capacity(layer.grids.len());
         let mut part_grid = Vec::with_capacity(layer.grids.len());
+        let mut part_box = Vec::with_capacity(layer.grids.len());
         for (i, g) in layer.grids.iter().enumerate() {
             for part in &g.geometry.0 {
                 if let Some(r) = part.bounding_rect() {
@@ -95,10 +129,72 @@ impl GridIndex {
                     entries.push(GeomWithData::new(rect, parts.len() as u32));
                     parts.push(Rings::from_multipolygon(&MultiPolygon::new(vec![part.clone()])));
                     part_grid.push(i as u32);
+                    part_box.push([r.min().x, r.min().y, r.max().x, r.max().y]);
                 }
             }
         }
-        GridIndex { tree: RTree::bulk_load(entries), parts, part_grid }
+        GridIndex { tree: RTree::bulk_load(entries), parts, part_grid, part_box }
+    }
+
+    /// The raster of candidates for a batch of points: about four cells per part, each cell's
+    /// candidates from one R-tree query. `None` for an empty or degenerate extent, or when the
+    /// parts' boxes overlap so much that the lists would be large (the tree is then asked per
+    /// point).
+    fn cells(&self) -> Option<Cells> {
+        let n = self.parts.len();
+        if n == 0 {
+            return None;
+        }
+        let env = self.tree.root().envelope();
+        let (lo, hi) = (env.lower(), env.upper());
+        let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
+        if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) {
+            return None;
+        }
+        let side = (w * h / (4 * n).min(1 << 22) as f64).sqrt();
+        let nx = ((w / side).ceil() as usize).clamp(1, 1 << 12);
+        let ny = ((h / side).ceil() as usize).clamp(1, 1 << 12);
+        let (cw, ch) = (w / nx as f64, h / ny as f64);
+        // The margin covers rounding between a cell's corners and `Cells::of`.
+        let (mx, my) = (cw * 1e-6, ch * 1e-6);
+        let query = |c: usize| -> Vec<u32> {
+            let (i, j) = ((c % nx) as f64, (c / nx) as f64);
+            let cell = AABB::from_corners(
+                [lo[0] + i * cw - mx, lo[1] + j * ch - my],
+                [lo[0] + (i + 1.0) * cw + mx, lo[1] + (j + 1.0) * ch + my],
+            );
+            self.tree.locate_in_envelope_intersecting(&cell).map(|e| e.data).collect()
+        };
+        let lists: Vec<Vec<u32>> = (0..nx * ny).into_par_iter().with_min_len(256).map(query).collect();
+        let total: usize = lists.iter().map(Vec::len).sum();
+        if total > 64 * n + nx * ny || total >= u32::MAX as usize {
+            return None;
+        }
+        let mut start = Vec::with_capacity(nx * ny + 1);
+        let mut parts = Vec::with_capacity(total);
+        start.push(0);
+        for l in lists {
+            parts.extend_from_slice(&l);
+            start.push(parts.len() as u32);
+        }
+        Some(Cells { origin: lo, scale: [nx as f64 / w, ny as f64 / h], nx, ny, start, parts })
+    }
+
+    /// [`GridIndex::locate`] among the candidates of the point's cell.
+    fn locate_in(&self, cells: &Cells, lon: f64, lat: f64) -> Option<Hit> {
+        if !lon.is_finite() || !lat.is_finite() {
+            return None;
+        }
+        let c = cells.of(lon, lat)?;
+        let candidates = &cells.parts[cells.start[c] as usize..cells.start[c + 1] as usize];
+        self.hit_among(
+            lon,
+            lat,
+            candidates.iter().copied().filter(|&p| {
+                let b = &self.part_box[p as usize];
+                b[0] <= lon && lon <= b[2] && b[1] <= lat && lat <= b[3]
+            }),
+        )
     }
 
     /// The grid containing a WGS84 point, if any. A point inside any part of a multipolygon
@@ -107,13 +203,18 @@ impl GridIndex {
         if !lon.is_finite() || !lat.is_finite() {
             return None;
         }
+        self.hit_among(lon, lat, self.tree.locate_all_at_point(&[lon, lat]).map(|e| e.data))
+    }
+
+    /// The hit among candidate parts (every part whose box holds the point must be among them).
+    fn hit_among(&self, lon: f64, lat: f64, candidates: impl Iterator<Item = u32>) -> Option<Hit> {
         // Distinct containing grids; more than a handful only in pathological data.
         let mut found = [NO_GRID; 8];
         let mut n = 0usize;
         let mut extra = 0u32;
-        for e in self.tree.locate_all_at_point(&[lon, lat]) {
-            let g = self.part_grid[e.data as usize];
-            if found[..n].contains(&g) || !self.parts[e.data as usize].contains(lon, lat) {
+        for p in candidates {
+            let g = self.part_grid[p as usize];
+            if found[..n].contains(&g) || !self.parts[p as usize].contains(lon, lat) {
                 continue;
             }
             if n < found.len() {
@@ -152,7 +253,12 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
     let hits: Vec<Option<Hit>> = if incidents.len() < crate::PARALLEL_MIN {
         incidents.lon.iter().zip(&incidents.lat).map(|(&x, &y)| index.locate(x, y)).collect()
     } else {
-        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(|(&x, &y)| index.locate(x, y)).collect()
+        let cells = index.cells();
+        let locate = |(&x, &y): (&f64, &f64)| match &cells {
+            Some(c) => index.locate_in(c, x, y),
+            None => index.locate(x, y),
+        };
+        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(locate).collect()
     };
     let by_code = layer.grid_by_code();
     // Declared codes are interned: resolve each distinct one once.
@@ -298,6 +404,51 @@ mod tests {
         assert!(idx.locate(20.8, 0.2).is_some(), "on the island");
         assert!(idx.locate(15.0, 5.0).is_none(), "between the parts");
         assert_eq!(idx.locate(20.8, 0.2).map(|h| h.containing), Some(1));
+    }
+
+    /// The raster of candidates gives, point for point, what the R-tree query gives: on the
+    /// sample city's grids, at every vertex, on every edge's midpoint, a hair either side of
+    /// both, and at random points over the extent and beyond it.
+    #[test]
+    fn the_raster_of_candidates_locates_as_the_tree_does() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/grids.geojson");
+        let (l, _) = crate::load::load_grids(&path, &Default::default()).unwrap();
+        let idx = GridIndex::build(&l);
+        let cells = idx.cells().expect("a raster for the sample city");
+        assert!(cells.nx * cells.ny >= idx.parts.len(), "{} × {} cells", cells.nx, cells.ny);
+        let mut points = Vec::new();
+        for r in &idx.parts {
+            for w in r.xy.windows(2) {
+                let [a, b] = [w[0], w[1]];
+                for (x, y) in [(a[0], a[1]), ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)] {
+                    for d in [0.0, 1e-12, -1e-12, 1e-9, -1e-9] {
+                        points.push((x + d, y));
+                        points.push((x, y + d));
+                    }
+                }
+            }
+        }
+        let [x0, y0, x1, y1] = idx.part_box.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |m, b| {
+            [m[0].min(b[0]), m[1].min(b[1]), m[2].max(b[2]), m[3].max(b[3])]
+        });
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..200_000 {
+            points.push((x0 - 0.01 + next() * (x1 - x0 + 0.02), y0 - 0.01 + next() * (y1 - y0 + 0.02)));
+        }
+        points.extend([(x0, y0), (x1, y1), (x0, y1), (x1, y0), (f64::NAN, y0), (x0, f64::INFINITY)]);
+        let mut inside = 0;
+        for &(x, y) in &points {
+            let want = idx.locate(x, y);
+            assert_eq!(idx.locate_in(&cells, x, y), want, "({x}, {y})");
+            inside += want.is_some() as usize;
+        }
+        assert!(inside > points.len() / 4, "{inside} of {} points in a grid", points.len());
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -314,10 +315,10 @@ pub struct UnitRow {
     pub level: Level,
     /// Index in `layer.units(level)`; `None` for the unassigned row and the total.
     pub unit: Option<u32>,
-    pub code: String,
-    pub name: String,
-    pub parent_code: String,
-    pub parent_name: String,
+    pub code: Arc<str>,
+    pub name: Arc<str>,
+    pub parent_code: Arc<str>,
+    pub parent_name: Arc<str>,
     pub area_km2: Option<f64>,
     pub households: Option<u64>,
     pub counts: Counts,
@@ -567,8 +568,8 @@ pub(crate) fn assemble(
         unit: None,
         code: code.into(),
         name: name.into(),
-        parent_code: String::new(),
-        parent_name: String::new(),
+        parent_code: "".into(),
+        parent_name: "".into(),
         area_km2: area,
         households: None,
         figures: Figures::compute(&c, cfg, area),

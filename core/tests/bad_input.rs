@@ -201,6 +201,26 @@ E16,,已受理,2026-01-02 08:00,,130.3,46.8,extra,fields
 }
 
 #[test]
+fn a_quote_never_closed_and_long_rows_are_reported_with_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "{HEADER}\
+E1,民生服务,已办结,2026-01-02 08:00:00,2026-01-03 09:00:00,130.3,46.8
+E2,民生服务,已受理,2026-01-02 08:00,,130.3,46.8,多余
+E3,\"民生服务,已受理,2026-01-02 08:00,,130.3,46.8
+E4,民生服务,已受理,2026-01-02 08:00,,130.3,46.8
+"
+    );
+    let r = incidents(dir.path(), "open-quote.csv", csv.as_bytes());
+    // E3's category swallows the rest of the file: E3 is one row with its other fields empty.
+    assert_eq!(r.read, 3, "{r}");
+    assert_eq!(r.warnings["quote never closed: the rest of the file read as one field"].examples[0].0, 4);
+    let long = &r.warnings["rows with more fields than the header: extra fields cut off"];
+    assert_eq!((long.count, long.examples[0].0), (1, 3));
+    assert_eq!(r.rejections["missing reported_at"].examples[0].0, 4, "{r}");
+}
+
+#[test]
 fn empty_and_header_only_files_load_nothing_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let r = incidents(dir.path(), "header.csv", HEADER.as_bytes());

@@ -57,7 +57,7 @@ fn a_gbk_shapefile_reads_with_or_without_its_cpg() {
         let (layer, r) = load_grids(&p, &GridOptions::default()).unwrap();
         assert_eq!((r.read, r.loaded), (2, 2), "{r}");
         assert_eq!(layer.grids[0].name, "和平社区第1网格");
-        assert_eq!(layer.units(Level::Community)[0].name, "和平社区");
+        assert_eq!(layer.units(Level::Community)[0].name, "和平社区".into());
         assert_eq!(layer.grids[1].code, "G002");
         assert!(r.encoding.as_deref().unwrap_or("").contains("GBK"), "{:?}", r.encoding);
     }

@@ -32,7 +32,7 @@ fn sf311_per_neighbourhood_totals_and_closed_equal_the_reference() {
     let t = unit_table(&ds, Level::Grid, &Filter::default(), &IndicatorConfig::default(), 0).unwrap();
     let mut seen = 0;
     for row in &t.rows {
-        let Some(r) = reference.get(&row.name) else {
+        let Some(r) = reference.get(&*row.name) else {
             assert_eq!(row.counts.incidents, 0, "{} has incidents but is not in the reference", row.name);
             continue;
         };
@@ -95,7 +95,7 @@ fn check_nyc(ds: &gridcentre_core::pipeline::Dataset) {
     let t = unit_table(ds, Level::Grid, &Filter::default(), &IndicatorConfig::default(), 0).unwrap();
     assert_eq!(t.rows.len(), 71);
     for row in &t.rows {
-        match reference.get(&row.code) {
+        match reference.get(&*row.code) {
             Some(want) => {
                 assert_eq!((row.counts.incidents as f64, row.counts.closed as f64), (want[0], want[1]), "BoroCD {}", row.code)
             }

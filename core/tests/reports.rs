@@ -91,7 +91,7 @@ fn charts_show_the_figures_of_the_tables() {
     // On time: three parts per unit, as counted.
     let Body::Stacked { labels, parts } = &c.charts[3].body else { panic!("stacked") };
     for (i, name) in labels.iter().enumerate() {
-        let row = c.table.rows.iter().find(|r| &r.name == name).unwrap();
+        let row = c.table.rows.iter().find(|r| *r.name == **name).unwrap();
         assert_eq!(parts[0].values[i], row.counts.closed_on_time);
         assert_eq!(parts[1].values[i], row.counts.overdue_closed);
         assert_eq!(parts[2].values[i], row.counts.overdue_open);
@@ -141,7 +141,7 @@ fn the_report_bundle_holds_charts_tables_and_a_page_with_the_same_figures() {
     let rk = ranks(&expected.rows, RANK_MEASURE);
     for (i, r) in expected.rows.iter().enumerate() {
         let x = &range.rows().nth(i + 1).unwrap();
-        assert_eq!(x[col("code")].to_string(), r.code);
+        assert_eq!(x[col("code")].to_string(), &*r.code);
         assert_eq!(x[col("accepted")], Data::Float(r.counts.accepted as f64));
         assert_eq!(x[col("closed")], Data::Float(r.counts.closed as f64));
         match r.figures.completion_rate {
@@ -159,7 +159,7 @@ fn the_report_bundle_holds_charts_tables_and_a_page_with_the_same_figures() {
     if std::env::var("DUMP").is_ok() {
         let _ = std::process::Command::new("cp").arg("-r").arg(&out).arg("/tmp/report-dump").status();
     }
-    assert!(svg.contains(district_name.as_str()) && svg.contains("事件类别构成"), "title");
+    assert!(svg.contains(&district_name[..]) && svg.contains("事件类别构成"), "title");
     assert!(svg.contains("2026-03-01 至 2026-09-30"), "period in the subtitle");
     for cat in ds.incidents.categories.names.iter().filter(|c| c.as_str() != "(未指定)") {
         assert!(svg.contains(cat.as_str()), "category {cat} in the SVG");
@@ -171,7 +171,7 @@ fn the_report_bundle_holds_charts_tables_and_a_page_with_the_same_figures() {
     }
     // The page: the centre, the period and the total's figures as the table has them.
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert!(html.contains(district_name.as_str()));
+    assert!(html.contains(&district_name[..]));
     assert!(html.contains(&Measure::CompletionRate.format(expected.total.figures.completion_rate)));
     assert!(html.contains(&format!("<b>{}</b>", expected.total.counts.accepted)));
     for r in &expected.rows {

@@ -168,7 +168,7 @@ fn upper_levels_sum_their_grids_and_the_filter_narrows_everything() {
     let street = unit_table(&ds, Level::Street, &Filter::default(), &cfg, t(AS_OF)).unwrap();
     assert_eq!(street.rows.len(), 1);
     assert_eq!(street.rows[0].counts.incidents, 6);
-    assert_eq!(street.rows[0].parent_name, "向阳区");
+    assert_eq!(&*street.rows[0].parent_name, "向阳区");
     let f = Filter { categories: vec!["城建物业".into()], ..Filter::default() };
     let tab = unit_table(&ds, Level::Grid, &f, &cfg, t(AS_OF)).unwrap();
     assert_eq!((tab.rows[0].counts.incidents, tab.rows[1].counts.incidents), (3, 0));

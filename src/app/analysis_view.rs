@@ -227,7 +227,7 @@ impl GridCentreApp {
         let scope = self.settings.analysis.scope_unit(&l.ds);
         let crumbs = breadcrumb(&l.ds, scope);
         let codes: Vec<(Level, String)> =
-            crumbs.iter().map(|(lv, u, _)| (*lv, l.ds.layer.units(*lv)[*u as usize].code.clone())).collect();
+            crumbs.iter().map(|(lv, u, _)| (*lv, l.ds.layer.units(*lv)[*u as usize].code.to_string())).collect();
         let mut new_scope: Option<Option<(Level, String)>> = None;
         let mut level = self.settings.analysis.level_below(scope);
         ui.horizontal_wrapped(|ui| {
@@ -263,7 +263,7 @@ impl GridCentreApp {
         {
             let text = format!("{} {}", lang.t("范围设为所选:", "Scope to the selection:"), unit.name);
             if ui.button(text).clicked() {
-                new_scope = Some(Some((lv, unit.code.clone())));
+                new_scope = Some(Some((lv, unit.code.to_string())));
             }
         }
         self.settings.analysis.level = level;
@@ -380,10 +380,10 @@ impl GridCentreApp {
                         let strong = |s: String| if special { RichText::new(s).strong() } else { RichText::new(s) };
                         row.col(|ui| {
                             ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                                let name = match r.code.as_str() {
+                                let name = match &*r.code {
                                     "unassigned" if special => lang.t("未落入网格", "Unassigned").to_string(),
                                     "total" if special => lang.t("合计", "Total").to_string(),
-                                    _ => r.name.clone(),
+                                    _ => r.name.to_string(),
                                 };
                                 ui.label(strong(name));
                             });
@@ -400,7 +400,7 @@ impl GridCentreApp {
                         }
                         row.col(|ui| {
                             if !special {
-                                ui.label(RichText::new(&r.code).weak());
+                                ui.label(RichText::new(&*r.code).weak());
                             }
                         });
                         for m in COLUMNS {
@@ -438,7 +438,7 @@ impl GridCentreApp {
         if let Some(u) = drill_row
             && let Some(l) = self.loaded()
         {
-            let code = l.ds.layer.units(level)[u as usize].code.clone();
+            let code = l.ds.layer.units(level)[u as usize].code.to_string();
             self.drill_to(Some((level, code)));
         } else if let Some(u) = clicked_row {
             self.select(Selection::Unit(level, u));

@@ -268,7 +268,7 @@ fn place(ds: &Dataset, grid: u32) -> String {
         .ancestors(Level::Grid, grid)
         .iter()
         .filter(|(lv, _)| *lv != Level::City && *lv != Level::Grid)
-        .map(|(lv, u)| layer.units(*lv)[*u as usize].name.as_str())
+        .map(|(lv, u)| &*layer.units(*lv)[*u as usize].name)
         .collect();
     if let Some(g) = layer.grids.get(grid as usize) {
         names.push(g.name.as_str());

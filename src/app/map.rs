@@ -436,7 +436,7 @@ fn draw_labels(painter: &egui::Painter, loaded: &Loaded, t: &ScreenTransform, re
             let (bmin, bmax) = o.bbox[u];
             let width_px = ((bmax[0] - bmin[0]) * t.scale) as f32;
             let Some(unit) = units.get(u) else { continue };
-            let galley = painter.layout_no_wrap(unit.name.clone(), FontId::proportional(size), text_colour);
+            let galley = painter.layout_no_wrap(unit.name.to_string(), FontId::proportional(size), text_colour);
             let sz = galley.size();
             if sz.x + 8.0 > width_px {
                 continue;

@@ -30,10 +30,10 @@ fn level_name(lang: Lang, lv: Level) -> &'static str {
 
 /// A unit row's display name ("unassigned" has none in the data).
 fn row_name(lang: Lang, row: &UnitRow) -> String {
-    if row.unit.is_none() && row.code == "unassigned" {
+    if row.unit.is_none() && &*row.code == "unassigned" {
         lang.t("未落入网格", "Unassigned").to_string()
     } else {
-        row.name.clone()
+        row.name.to_string()
     }
 }
 
@@ -272,7 +272,7 @@ impl GridCentreApp {
             ),
             (lang.t("满意率", "Satisfaction"), pct(f.satisfaction_rate), Some(format!("{}/{}", c.satisfied, c.rated)), false),
         ];
-        egui::Grid::new(("figures", row.code.as_str(), row.level)).num_columns(3).spacing([12.0, 6.0]).show(ui, |ui| {
+        egui::Grid::new(("figures", &*row.code, row.level)).num_columns(3).spacing([12.0, 6.0]).show(ui, |ui| {
             for (name, value, detail, alert) in items {
                 ui.label(name);
                 let colour = if alert { theme::ALERT } else { ui.visuals().strong_text_color() };
@@ -288,12 +288,12 @@ impl GridCentreApp {
         let lang = self.settings.lang;
         let Some(l) = self.loaded() else { return };
         let districts = l.ds.layer.units(Level::District);
-        let chosen = self.settings.wall_district.as_ref().and_then(|c| districts.iter().position(|u| &u.code == c));
+        let chosen = self.settings.wall_district.as_ref().and_then(|c| districts.iter().position(|u| *u.code == **c));
         let row = match chosen {
             Some(u) => l.row(Level::District, u as u32).cloned(),
             None => Some(l.table(Level::City).total.clone()),
         };
-        let names: Vec<(String, String)> = districts.iter().map(|u| (u.code.clone(), u.name.clone())).collect();
+        let names: Vec<(String, String)> = districts.iter().map(|u| (u.code.to_string(), u.name.to_string())).collect();
         let mut pick = self.settings.wall_district.clone();
         ui.horizontal(|ui| {
             let title = chosen.map_or(lang.t("全市", "City").to_string(), |u| names[u].1.clone());
@@ -544,7 +544,7 @@ impl GridCentreApp {
             Some(Selection::Unit(level, u)) => {
                 let Some(row) = l.row(level, u) else { return };
                 ui.horizontal(|ui| {
-                    ui.heading(&row.name);
+                    ui.heading(&*row.name);
                     deselect = ui.small_button("×").on_hover_text(lang.t("取消选择", "Deselect")).clicked();
                 });
                 ui.label(RichText::new(format!("{} · {}", level_name(lang, level), l.path(level, u))).weak());
@@ -608,7 +608,7 @@ impl GridCentreApp {
         let Some(row) = l.row(Level::Grid, g) else { return };
         let ind = self.settings.indicator;
         response.clone().on_hover_ui_at_pointer(|ui| {
-            ui.strong(&row.name);
+            ui.strong(&*row.name);
             ui.label(RichText::new(l.path(Level::Grid, g)).weak());
             ui.label(format!("{}: {}", ind.label(lang), ind.format(ind.value(row))));
             ui.label(format!(

@@ -274,7 +274,7 @@ impl Loaded {
             .ancestors(level, unit)
             .iter()
             .filter(|(lv, _)| *lv != Level::City && *lv != level)
-            .map(|(lv, u)| layer.units(*lv)[*u as usize].name.as_str())
+            .map(|(lv, u)| &*layer.units(*lv)[*u as usize].name)
             .collect();
         names.join(" / ")
     }

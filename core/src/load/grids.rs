@@ -292,7 +292,7 @@ fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
     let bytes = read_file(path)?;
     let (text, enc) = to_utf8(path, &bytes)?;
     let gj_err = |message: String| CoreError::GeoJson { path: path.to_path_buf(), message };
-    let mut root: serde_json::Value = serde_json::from_slice(&text).map_err(|e| gj_err(e.to_string()))?;
+    let mut root: serde_json::Value = serde_json::from_str(&text).map_err(|e| gj_err(e.to_string()))?;
     let features: Vec<serde_json::Value> = match root.get("type").and_then(|t| t.as_str()) {
         Some("FeatureCollection") => match root.get_mut("features").map(serde_json::Value::take) {
             Some(serde_json::Value::Array(a)) => a,

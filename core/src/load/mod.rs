@@ -1,6 +1,7 @@
 //! Readers for every input the centres receive. Each returns what it could use and a
 //! [`crate::report::LoadReport`] of what it could not, row by row or feature by feature.
 
+mod csvsplit;
 pub mod grids;
 pub mod incidents;
 pub mod text;
