@@ -36,6 +36,8 @@ fn frame(h: &mut Harness<'static, GridCentreApp>) -> Duration {
 struct FrameDetail {
     wall: Duration,
     step: Duration,
+    /// Copying the frame's shapes out of the harness (eframe moves them instead).
+    copy: Duration,
     /// The app's own part of the UI pass.
     app: Duration,
     /// egui passes run in the frame (more than one when a pass asked for another).
@@ -51,11 +53,13 @@ impl FrameDetail {
     fn describe(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "{:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions)",
+            "{:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; shapes copied in {:.1} ms, tessellated in {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions)",
             ms(self.wall),
             ms(self.step),
             self.passes,
             ms(self.app),
+            ms(self.copy),
+            ms(self.wall.saturating_sub(self.step + self.copy)),
             ms(self.cpu),
             self.minflt,
             self.nvcsw,
@@ -83,13 +87,16 @@ fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
     let step = t.elapsed();
     let out = h.output();
     let ctx = h.ctx.clone();
-    let prims = ctx.tessellate(out.shapes.clone(), out.pixels_per_point);
+    let shapes = out.shapes.clone();
+    let copy = t.elapsed() - step;
+    let prims = ctx.tessellate(shapes, out.pixels_per_point);
     std::hint::black_box(prims.len());
     let wall = t.elapsed();
     let u1 = thread_usage();
     FrameDetail {
         wall,
         step,
+        copy,
         app: h.state().last_ui,
         passes: h.ctx.cumulative_pass_nr() - p0,
         cpu: u1.0.saturating_sub(u0.0),

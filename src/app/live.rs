@@ -84,6 +84,16 @@ pub struct LiveUpdate {
     pub resumed: Option<String>,
 }
 
+/// What the UI thread hands to the drop thread instead of freeing it (see [`LiveSession::take`]).
+#[allow(dead_code)] // held only to be dropped
+enum Spent {
+    State(SourceState),
+    Update(LiveUpdate),
+    Ticker(VecDeque<TickerItem>),
+    Alerts(VecDeque<AlertItem>),
+    Quarantined(VecDeque<Quarantined>),
+}
+
 /// What [`LiveSession::take`] hands on: the newest tables, the newest dataset snapshot, and
 /// how many updates there were.
 pub type Published = (Option<Arc<Vec<StatsTable>>>, Option<Arc<Dataset>>, usize);
@@ -181,43 +191,59 @@ impl LiveSession {
         let mut dataset = None;
         let mut n = 0;
         self.new_alerts = 0;
-        while let Ok(u) = self.rx.try_recv() {
+        // Everything the live thread allocated and this thread would free (ticker lines pushed
+        // out, an update's emptied lists) goes to the drop thread: glibc frees a chunk under
+        // the lock of the arena it came from, and the live thread allocates in that arena all
+        // the time, so freeing its chunks here made the UI thread wait (perf: up to 33 waits
+        // in a frame).
+        let mut spent = Vec::new();
+        while let Ok(mut u) = self.rx.try_recv() {
             n += 1;
-            if let Some(s) = u.state {
-                self.state = s;
+            if let Some(s) = u.state.take() {
+                spent.push(Spent::State(std::mem::replace(&mut self.state, s)));
             }
-            if let Some(r) = u.resumed {
+            if let Some(r) = u.resumed.take() {
                 self.resumed = Some(r);
             }
-            self.counters = u.counters;
+            self.counters = std::mem::take(&mut u.counters);
             self.as_of_ms = u.as_of_ms;
             self.last_event_ms = u.last_event_ms;
             // What a later update replaces is freed off the UI thread (tables of every level,
             // a dataset of a million incidents).
-            if let Some(t) = u.tables {
+            if let Some(t) = u.tables.take() {
                 super::worker::drop_later(tables.replace(t));
             }
-            if let Some(d) = u.dataset {
+            if let Some(d) = u.dataset.take() {
                 super::worker::drop_later(dataset.replace(d));
             }
-            for t in u.ticker {
+            for t in u.ticker.drain(..) {
                 if t.new && t.lon.is_finite() {
                     self.flashes.push((t.lon, t.lat, t.category.clone(), now));
                 }
                 self.ticker.push_front(t);
             }
-            for mut a in u.alerts {
+            for mut a in u.alerts.drain(..) {
                 self.new_alerts += 1;
                 a.seen_at = now;
                 self.alerts.push_front(a);
             }
-            for q in u.quarantined {
+            for q in u.quarantined.drain(..) {
                 self.quarantined.push_front(q);
             }
+            spent.push(Spent::Update(u));
         }
-        self.ticker.truncate(KEEP);
-        self.alerts.truncate(KEEP);
-        self.quarantined.truncate(KEEP);
+        if self.ticker.len() > KEEP {
+            spent.push(Spent::Ticker(self.ticker.split_off(KEEP)));
+        }
+        if self.alerts.len() > KEEP {
+            spent.push(Spent::Alerts(self.alerts.split_off(KEEP)));
+        }
+        if self.quarantined.len() > KEEP {
+            spent.push(Spent::Quarantined(self.quarantined.split_off(KEEP)));
+        }
+        if !spent.is_empty() {
+            super::worker::drop_later(spent);
+        }
         self.flashes.retain(|f| now - f.3 < FLASH_SECONDS);
         // A burst (a backlog, a replay at speed) flashes its newest few, not a sea of rings.
         if self.flashes.len() > MAX_FLASHES {
