@@ -78,9 +78,7 @@ pub fn header(text: &str, separator: u8) -> (Vec<String>, usize) {
     let bytes = text.as_bytes();
     let mut names = Vec::new();
     let (end, _) = parse_record(bytes, 0, separator, &mut |_, f: Field| {
-        let raw = String::from_utf8_lossy(&bytes[f.start..f.end]);
-        let name = if f.escaped { raw.replace("\"\"", "\"") } else { raw.into_owned() };
-        names.push(name.trim().to_string());
+        names.push(f.text(bytes).trim().to_string());
     });
     (names, end)
 }
@@ -91,6 +89,14 @@ struct Field {
     start: usize,
     end: usize,
     escaped: bool,
+}
+
+impl Field {
+    /// The field's text, `""` made `"` when it has escapes.
+    fn text(self, text: &[u8]) -> String {
+        let raw = String::from_utf8_lossy(&text[self.start..self.end]);
+        if self.escaped { raw.replace("\"\"", "\"") } else { raw.into_owned() }
+    }
 }
 
 /// Parses one record starting at `pos`, calling `field(column, field)` for
@@ -171,7 +177,7 @@ fn parse_piece(text: &[u8], start: usize, limit: usize, sep: u8, slot: &[Option<
             fields = col + 1;
             if let Some(Some(s)) = slot.get(col) {
                 spans[*s][row] = if f.escaped {
-                    escaped.push(String::from_utf8_lossy(&text[f.start..f.end]).replace("\"\"", "\""));
+                    escaped.push(f.text(text));
                     ((escaped.len() - 1) as u32, ESCAPED)
                 } else {
                     // Offsets within a piece fit u32 unless one record is over 4 GiB.
