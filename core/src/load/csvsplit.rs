@@ -19,8 +19,8 @@
 use rayon::prelude::*;
 
 /// A field's place in its piece: `start..end` bytes from the piece's base, or, when `end` is
-/// `u32::MAX`, the unescaped text `escaped[start]` (a quoted field with `""` in it). A field
-/// a short row lacks is empty (0..0).
+/// `u32::MAX`, the text `escaped[start]` (a quoted field with `""` in it, or one too far from
+/// the piece's start for `u32` offsets). A field a short row lacks is empty (0..0).
 type Span = (u32, u32);
 
 const ESCAPED: u32 = u32::MAX;
@@ -176,12 +176,14 @@ fn parse_piece(text: &[u8], start: usize, limit: usize, sep: u8, slot: &[Option<
         let (next, unclosed) = parse_record(text, pos, sep, &mut |col, f: Field| {
             fields = col + 1;
             if let Some(Some(s)) = slot.get(col) {
-                spans[*s][row] = if f.escaped {
+                // A field with escapes, or one ending beyond u32 offsets from its piece's start
+                // (a record over 4 GiB: an unclosed quote in a huge file), is kept as text of
+                // its own rather than as a span that would not fit.
+                spans[*s][row] = if f.escaped || f.end - base >= ESCAPED as usize {
                     escaped.push(f.text(text));
                     ((escaped.len() - 1) as u32, ESCAPED)
                 } else {
-                    // Offsets within a piece fit u32 unless one record is over 4 GiB.
-                    ((f.start - base).min(u32::MAX as usize - 1) as u32, (f.end - base).min(u32::MAX as usize - 1) as u32)
+                    ((f.start - base) as u32, (f.end - base) as u32)
                 };
             }
         });
