@@ -3,7 +3,7 @@
 //! plus egui's tessellation of what it painted) while panning, zooming, switching the indicator,
 //! changing the filter, with the heatmap on, and while a live feed brings 1,000 events a second.
 //!
-//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N] [--rate N] [--seconds N] [--live-only]`
+//! `cargo bench --bench frames -- [--grids N] [--incidents N] [--frames N] [--rate N] [--seconds N] [--live-only] [--idle-seconds N]`
 //! (defaults: 10,000 grids, 1,000,000 incidents, 120 frames per scenario; the city is generated
 //! once into target/bench-data/, shared with the core's pipeline benchmark).
 
@@ -40,9 +40,16 @@ struct FrameDetail {
     copy: Duration,
     /// The app's own part of the UI pass.
     app: Duration,
+    /// Its sections of 1 ms or more.
+    sections: String,
     /// egui passes run in the frame (more than one when a pass asked for another).
     passes: u64,
     cpu: Duration,
+    /// Of it, in the kernel.
+    sys: Duration,
+    /// Time the machine's virtual CPUs were held by the hypervisor during the frame (the steal
+    /// column of /proc/stat, in its 10-ms ticks, over all CPUs).
+    steal_ticks: u64,
     minflt: i64,
     nvcsw: i64,
     nivcsw: i64,
@@ -53,19 +60,49 @@ impl FrameDetail {
     fn describe(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "{:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms; shapes copied in {:.1} ms, tessellated in {:.1} ms; thread CPU {:.1} ms, {} minor faults, {} waits, {} preemptions)",
+            "{:.1} ms (UI pass {:.1} ms in {} egui passes, the app's part of the last {:.1} ms [{}]; shapes copied in {:.1} ms, tessellated in {:.1} ms; thread CPU {:.1} ms ({:.1} in the kernel), {} steal ticks, {} minor faults, {} waits, {} preemptions)",
             ms(self.wall),
             ms(self.step),
             self.passes,
             ms(self.app),
+            self.sections,
             ms(self.copy),
             ms(self.wall.saturating_sub(self.step + self.copy)),
             ms(self.cpu),
+            ms(self.sys),
+            self.steal_ticks,
             self.minflt,
             self.nvcsw,
             self.nivcsw
         )
     }
+}
+
+/// CLOCK_MONOTONIC in seconds (what `perf record -k mono` stamps samples with).
+fn monotonic_s() -> f64 {
+    // SAFETY: clock_gettime fills the zeroed timespec it is given.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts
+    };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// The machine's steal time so far, in ticks (0 where /proc/stat has none).
+fn steal_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines().next().and_then(|l| l.split_whitespace().nth(8)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn thread_sys() -> Duration {
+    // SAFETY: as in thread_usage.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        u
+    };
+    Duration::from_micros(u.ru_stime.tv_sec as u64 * 1_000_000 + u.ru_stime.tv_usec as u64)
 }
 
 fn thread_usage() -> (Duration, i64, i64, i64) {
@@ -82,6 +119,7 @@ fn thread_usage() -> (Duration, i64, i64, i64) {
 fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
     let p0 = h.ctx.cumulative_pass_nr();
     let u0 = thread_usage();
+    let (s0, st0) = (thread_sys(), steal_ticks());
     let t = Instant::now();
     h.step();
     let step = t.elapsed();
@@ -93,13 +131,17 @@ fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
     std::hint::black_box(prims.len());
     let wall = t.elapsed();
     let u1 = thread_usage();
+    let (s1, st1) = (thread_sys(), steal_ticks());
     FrameDetail {
         wall,
         step,
         copy,
         app: h.state().last_ui,
+        sections: h.state().profile.describe(Duration::from_millis(1)),
         passes: h.ctx.cumulative_pass_nr() - p0,
         cpu: u1.0.saturating_sub(u0.0),
+        sys: s1.saturating_sub(s0),
+        steal_ticks: st1.saturating_sub(st0),
         minflt: u1.1 - u0.1,
         nvcsw: u1.2 - u0.2,
         nivcsw: u1.3 - u0.3,
@@ -219,6 +261,32 @@ fn main() {
             std::thread::sleep(Duration::from_millis(4));
         }
         results.push(Stats { name: "pan + zoom with heatmap", times });
+    }
+
+    // --idle-seconds S: the same slow pan at 60 Hz with no feed and nothing computing, for a
+    // long soak (what a slow frame looks like when no new data can be the cause).
+    let idle = arg(&args, "--idle-seconds", 0);
+    if idle > 0 {
+        let mut times = Vec::new();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(idle as u64) {
+            let t = Instant::now();
+            let f = (t0.elapsed().as_secs_f64() / 60.0).fract() - 0.5;
+            h.state_mut().set_view(centre.0 + f * span * 0.2, centre.1, 12.5);
+            let d = frame_detail(&mut h);
+            if d.wall > Duration::from_millis(16) {
+                eprintln!(
+                    "slow idle frame {} at {:.2} s (monotonic clock {:.6} s): {}",
+                    times.len(),
+                    t0.elapsed().as_secs_f64(),
+                    monotonic_s() - d.wall.as_secs_f64(),
+                    d.describe()
+                );
+            }
+            times.push(d.wall);
+            std::thread::sleep(Duration::from_millis(16).saturating_sub(t.elapsed()));
+        }
+        results.push(Stats { name: "idle map, 60 Hz, slow pan", times });
     }
 
     // Live: a feed file another process appends to at --rate events per second (new incidents
@@ -381,9 +449,10 @@ fn live_scenario(
             .collect();
         if ft > Duration::from_millis(16) {
             eprintln!(
-                "slow live frame {} at {:.2} s: {} (derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
+                "slow live frame {} at {:.2} s (monotonic clock {:.6} s): {} (derive running: {}; arrived: {arrived:?}; glyph atlas {fill0:.2} → {fill1:.2})",
                 times.len(),
                 t0.elapsed().as_secs_f64(),
+                monotonic_s() - ft.as_secs_f64(),
                 d.describe(),
                 h.state().busy()
             );

@@ -105,7 +105,7 @@ pub enum Clicked {
 }
 
 /// What the map reports back for this frame.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct MapEvents {
     pub hovered_grid: Option<u32>,
     pub hovered_incident: Option<u32>,
@@ -114,6 +114,8 @@ pub struct MapEvents {
     pub view: Option<([f64; 2], [f64; 2], f64, Vec2)>,
     /// Pointer position (display lon/lat).
     pub pointer: Option<(f64, f64)>,
+    /// The UI pass's profile, marked by the map's layers as they paint.
+    pub profile: super::profile::PassProfile,
 }
 
 /// The heatmap texture and the Mercator rectangle it covers.
@@ -153,6 +155,7 @@ fn cluster_radius(count: u32) -> f32 {
 
 impl Plugin for GridPlugin<'_> {
     fn run(self: Box<Self>, ui: &mut egui::Ui, response: &egui::Response, projector: &Projector, _memory: &MapMemory) {
+        self.events.profile.mark("map widget before its layers");
         let t = ScreenTransform::from_projector(projector);
         let rect = projector.clip_rect();
         let painter = ui.painter().with_clip_rect(rect);
@@ -207,6 +210,7 @@ impl Plugin for GridPlugin<'_> {
             }
         }
         painter.add(Shape::mesh(mesh));
+        self.events.profile.mark("grid polygons");
         // Heatmap: one texture, placed by its Mercator rectangle (it follows pan and zoom).
         if self.layers.heatmap
             && let Some(h) = self.heat
@@ -235,6 +239,7 @@ impl Plugin for GridPlugin<'_> {
             }
         }
 
+        self.events.profile.mark("outlines");
         // Incident points: clusters below the fine zoom, single points at and above it.
         let zoom = projector.zoom();
         let points = &derived.points;
@@ -298,6 +303,7 @@ impl Plugin for GridPlugin<'_> {
             }
         }
 
+        self.events.profile.mark("incident points");
         // The selection, above everything but labels.
         let sel_stroke = Stroke::new(3.0, theme::SELECTED);
         match self.selection {
@@ -332,6 +338,7 @@ impl Plugin for GridPlugin<'_> {
         if self.layers.labels {
             draw_labels(&painter, self.loaded, &t, rect, self.dark);
         }
+        self.events.profile.mark("selection and labels");
 
         // Hover and click. A point within a few pixels wins over the grid under it.
         let fine = zoom >= FINE_LEVEL as f64;
@@ -378,6 +385,7 @@ impl Plugin for GridPlugin<'_> {
             let (lon, lat) = geo.crs.to_wgs84(lon, lat);
             self.loaded.ds.index.locate(lon, lat).map(|h| h.grid)
         };
+        self.events.profile.mark("live flashes and alerts");
         if let Some(p) = response.hover_pos() {
             self.events.pointer = Some(t.lon_lat(p));
             self.events.hovered_grid = grid_at(p);

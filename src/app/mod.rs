@@ -11,6 +11,7 @@ pub mod live;
 mod live_view;
 pub mod map;
 mod panels;
+pub mod profile;
 pub mod sound;
 pub mod state;
 pub mod theme;
@@ -135,6 +136,8 @@ pub struct GridCentreApp {
     /// How long the app's own part of the last frame took (the frame benchmark reports it
     /// beside the whole frame, which also holds egui's layout, tessellation and kittest).
     pub last_ui: std::time::Duration,
+    /// The last UI pass section by section.
+    pub profile: profile::PassProfile,
     data: Data,
     map_memory: MapMemory,
     fit_pending: bool,
@@ -247,6 +250,7 @@ impl GridCentreApp {
         Self {
             settings,
             last_ui: std::time::Duration::ZERO,
+            profile: profile::PassProfile::default(),
             data,
             map_memory: memory,
             fit_pending: true,
@@ -474,6 +478,7 @@ impl GridCentreApp {
             }
         }
         self.poll_exports(ctx);
+        self.profile.mark("poll loads and exports");
         let Data::Ready(l) = &mut self.data else { return };
         if let Some((key, result)) = self.workers.charts.latest() {
             if self.charts_pending.as_ref() == Some(&key) {
@@ -516,7 +521,9 @@ impl GridCentreApp {
             }
             self.heat = Some(Heat { texture, raster, derived, intensity: self.settings.layers.heat_intensity });
         }
+        self.profile.mark("poll workers");
         self.poll_live(ctx);
+        self.profile.mark("poll live");
         if let Some(result) = self.workers.detail.latest() {
             match result {
                 Ok(d) => {
@@ -786,18 +793,22 @@ impl GridCentreApp {
     fn ui_pass(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let now = ctx.input(|i| i.time);
+        self.profile.start();
         self.poll(&ctx);
         self.handle_dropped_files(&ctx);
         self.open_basemap(&ctx);
         self.refresh_classes();
         self.step_fly(now, &ctx);
+        self.profile.mark("prepare");
         if ctx.input(|i| i.key_pressed(egui::Key::F11)) {
             self.toggle_wall(&ctx);
         }
         egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar_ui(ui));
+        self.profile.mark("top and status bars");
         if self.live.is_some() && self.loaded().is_some() {
             egui::Panel::bottom("live").resizable(false).show(ui, |ui| self.live_panel_ui(ui));
+            self.profile.mark("live panel");
         }
         match &self.data {
             Data::Loading { stage, .. } if self.loaded().is_none() => {
@@ -828,6 +839,7 @@ impl GridCentreApp {
                 egui::Panel::right("selected").resizable(true).default_size(340.0).show(ui, |ui| self.right_panel_ui(ui));
             }
         }
+        self.profile.mark("side panels");
         match self.settings.view_mode {
             ViewMode::Map => {
                 egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui, now));
@@ -839,11 +851,13 @@ impl GridCentreApp {
                 egui::CentralPanel::default().show(ui, |ui| self.charts_view_ui(ui));
             }
         }
+        self.profile.mark("central view");
         self.report_window_ui(&ctx);
         self.confirm_ui(&ctx);
         self.manual_path_ui(&ctx);
         self.live_form_ui(&ctx);
         self.schedule();
+        self.profile.mark("windows and scheduling");
     }
 }
 
@@ -986,7 +1000,8 @@ impl GridCentreApp {
             self.fit_pending = false;
         }
         let palette = if self.settings.indicator.is_rate() { &theme::GOOD_HIGH } else { &theme::HIGH_BAD };
-        let mut events = MapEvents::default();
+        let mut events = MapEvents { profile: std::mem::take(&mut self.profile), ..Default::default() };
+        events.profile.mark("map setup");
         let b = l.geometry.bounds;
         let (lon, lat) = gridcentre_core::render::unmercator((b.0[0] + b.1[0]) / 2.0, (b.0[1] + b.1[1]) / 2.0);
         let heat = self.heat.as_ref().map(|h| HeatImage {
@@ -1027,6 +1042,8 @@ impl GridCentreApp {
             map = map.with_layer(&mut **t, opacity);
         }
         let response = ui.add(map);
+        self.profile = std::mem::take(&mut events.profile);
+        self.profile.mark("map widget");
         self.hovered_grid = events.hovered_grid;
         self.hovered_incident = events.hovered_incident;
         self.pointer = events.pointer;

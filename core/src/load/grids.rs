@@ -5,6 +5,7 @@
 //! the rest load. Unclosed rings are closed and counted; degenerate holes are dropped and counted;
 //! self-intersecting grids are kept (assignment uses the even-odd rule) and counted.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufReader;
@@ -288,42 +289,88 @@ fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Reads the features of a GeoJSON file one by one, so that a bad feature does not sink the file.
+/// The file is scanned once for where each feature's text lies; the features are then parsed on
+/// all cores (a whole-file tree of values took most of a 10,000-grid layer's load time).
 fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
+    use rayon::prelude::*;
+    use serde_json::value::RawValue;
     let bytes = read_file(path)?;
     let (text, enc) = to_utf8(path, &bytes)?;
     let gj_err = |message: String| CoreError::GeoJson { path: path.to_path_buf(), message };
-    let mut root: serde_json::Value = serde_json::from_str(&text).map_err(|e| gj_err(e.to_string()))?;
-    let features: Vec<serde_json::Value> = match root.get("type").and_then(|t| t.as_str()) {
-        Some("FeatureCollection") => match root.get_mut("features").map(serde_json::Value::take) {
-            Some(serde_json::Value::Array(a)) => a,
-            _ => return Err(gj_err("FeatureCollection without a 'features' array".into())),
-        },
-        Some("Feature") => vec![root],
-        Some(other) => return Err(gj_err(format!("expected a FeatureCollection, found '{other}'"))),
-        None => return Err(gj_err("no 'type' member: not GeoJSON".into())),
+    /// The two members that matter at the top, left unparsed.
+    #[derive(serde::Deserialize)]
+    struct Root<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        features: Option<&'a RawValue>,
+    }
+    let features: Vec<Cow<'_, str>> = match serde_json::from_str::<Root>(&text) {
+        Ok(root) => {
+            let kind = root.kind.and_then(|k| serde_json::from_str::<serde_json::Value>(k.get()).ok());
+            match kind.as_ref().and_then(|t| t.as_str()) {
+                Some("FeatureCollection") => {
+                    match root.features.and_then(|f| serde_json::from_str::<Vec<&RawValue>>(f.get()).ok()) {
+                        Some(a) => a.into_iter().map(|f| Cow::Borrowed(f.get())).collect(),
+                        None => return Err(gj_err("FeatureCollection without a 'features' array".into())),
+                    }
+                }
+                Some("Feature") => vec![Cow::Borrowed(text.as_ref())],
+                Some(other) => return Err(gj_err(format!("expected a FeatureCollection, found '{other}'"))),
+                None => return Err(gj_err("no 'type' member: not GeoJSON".into())),
+            }
+        }
+        // Not an object with those members once each (valid JSON of another shape, a member
+        // given twice, or not JSON): the whole tree, where a repeated member's last value counts.
+        Err(_) => {
+            let mut root: serde_json::Value = serde_json::from_str(&text).map_err(|e| gj_err(e.to_string()))?;
+            match root.get("type").and_then(|t| t.as_str()) {
+                Some("FeatureCollection") => match root.get_mut("features").map(serde_json::Value::take) {
+                    Some(serde_json::Value::Array(a)) => a.iter().map(|f| Cow::Owned(f.to_string())).collect(),
+                    _ => return Err(gj_err("FeatureCollection without a 'features' array".into())),
+                },
+                Some("Feature") => vec![Cow::Owned(root.to_string())],
+                Some(other) => return Err(gj_err(format!("expected a FeatureCollection, found '{other}'"))),
+                None => return Err(gj_err("no 'type' member: not GeoJSON".into())),
+            }
+        }
     };
-    let mut keys: Vec<String> = Vec::new();
-    let mut key_seen: HashMap<String, ()> = HashMap::new();
-    let mut out = Vec::with_capacity(features.len());
-    for (i, f) in features.iter().enumerate() {
+    // Each feature: its properties as text, the order their names came in, its rings.
+    let parse = |(i, raw): (usize, &Cow<'_, str>)| -> (RawFeature, Vec<String>) {
+        // Valid JSON already (the scan checked it); a failure would only leave the feature empty.
+        let f: serde_json::Value = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
         let mut props = HashMap::new();
+        let mut names = Vec::new();
         if let Some(serde_json::Value::Object(p)) = f.get("properties") {
             for (k, v) in p {
-                if key_seen.insert(k.clone(), ()).is_none() {
-                    keys.push(k.clone());
-                }
+                names.push(k.clone());
                 props.insert(k.clone(), json_text(v));
             }
         }
         // A top-level id is a usual place for the code too.
         if let Some(id) = f.get("id") {
             props.entry("id".to_string()).or_insert_with(|| json_text(id));
-            if key_seen.insert("id".to_string(), ()).is_none() {
-                keys.push("id".to_string());
-            }
+            names.push("id".to_string());
         }
         let geometry = geojson_rings(f.get("geometry"));
-        out.push(RawFeature { number: i + 1, props, geometry });
+        (RawFeature { number: i + 1, props, geometry }, names)
+    };
+    let parsed: Vec<(RawFeature, Vec<String>)> = if features.len() < 64 {
+        features.iter().enumerate().map(parse).collect()
+    } else {
+        features.par_iter().enumerate().with_min_len(32).map(parse).collect()
+    };
+    let mut keys: Vec<String> = Vec::new();
+    let mut key_seen: HashMap<String, ()> = HashMap::new();
+    let mut out = Vec::with_capacity(parsed.len());
+    for (feature, names) in parsed {
+        for k in names {
+            if !key_seen.contains_key(&k) {
+                key_seen.insert(k.clone(), ());
+                keys.push(k);
+            }
+        }
+        out.push(feature);
     }
     Ok((out, keys, enc.label().to_string()))
 }
@@ -477,6 +524,66 @@ mod tests {
         let bowtie = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0), (x: 0.0, y: 1.0), (x: 0.0, y: 0.0)];
         let why = self_intersection(&MultiPolygon::new(vec![bowtie])).unwrap();
         assert!(why.contains("ring 0 crosses itself near (0.500000, 0.500000)"), "{why}");
+    }
+
+    /// What a read gives, comparable: each feature's number, properties in name order and ring
+    /// count or rejection, and the property names in order of first appearance.
+    fn read(dir: &Path, name: &str, text: &str) -> std::result::Result<(Vec<String>, Vec<String>), String> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let (features, keys, _) = read_geojson(&path).map_err(|e| e.to_string())?;
+        let shown = features
+            .iter()
+            .map(|f| {
+                let props: BTreeMap<_, _> = f.props.iter().collect();
+                format!("{} {props:?} {:?}", f.number, f.geometry.as_ref().map(|g| g.len()))
+            })
+            .collect();
+        Ok((shown, keys))
+    }
+
+    #[test]
+    fn geojson_features_are_read_in_order_whatever_the_root_looks_like() {
+        let dir = tempfile::tempdir().unwrap();
+        let square = r#"{"type":"Polygon","coordinates":[[[130,46],[130.01,46],[130.01,46.01],[130,46]]]}"#;
+        // Enough features for the parallel path; names first met in the 4th and the last one.
+        let features: Vec<String> = (0..100)
+            .map(|k| {
+                let mut props = format!(r#""网格编码":"G{k}""#);
+                if k % 7 == 3 {
+                    props.push_str(&format!(r#","name":"格{k}""#));
+                }
+                if k == 99 {
+                    props.push_str(r#","households":120"#);
+                }
+                let geometry = if k == 50 { "null" } else { square };
+                format!(r#"{{"type":"Feature","id":{k},"properties":{{{props}}},"geometry":{geometry}}}"#)
+            })
+            .collect();
+        let text = format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(","));
+        let (shown, keys) = read(dir.path(), "a.geojson", &text).unwrap();
+        assert_eq!(keys, ["网格编码", "id", "name", "households"]);
+        assert_eq!(shown.len(), 100);
+        assert_eq!(shown[3], r#"4 {"id": "3", "name": "格3", "网格编码": "G3"} Ok(1)"#);
+        assert_eq!(shown[50], r#"51 {"id": "50", "网格编码": "G50"} Err("no geometry")"#);
+        assert_eq!(shown[99], r#"100 {"households": "120", "id": "99", "网格编码": "G99"} Ok(1)"#);
+        // A member given twice: read as a whole tree (the last value counts), the same features.
+        let twice = format!(r#"{{"type":"Point","type":"FeatureCollection","features":[{}]}}"#, features.join(","));
+        assert_eq!(read(dir.path(), "b.geojson", &twice).unwrap(), (shown.clone(), keys));
+        // A single feature as the root.
+        let (one, keys) = read(dir.path(), "c.geojson", &features[3]).unwrap();
+        assert_eq!((one, keys), (vec![shown[3].replacen('4', "1", 1)], vec!["name".to_string(), "网格编码".into(), "id".into()]));
+        for (text, error) in [
+            ("[1, 2]", "no 'type' member"),
+            (r#"{"features":[]}"#, "no 'type' member"),
+            (r#"{"type":"FeatureCollection","features":{}}"#, "without a 'features' array"),
+            (r#"{"type":"FeatureCollection"}"#, "without a 'features' array"),
+            (r#"{"type":"Point","coordinates":[1,2]}"#, "expected a FeatureCollection, found 'Point'"),
+            (r#"{"type":"FeatureCollection","features":[{"type":"Feature"}"#, "EOF"),
+        ] {
+            let e = read(dir.path(), "d.geojson", text).unwrap_err();
+            assert!(e.contains(error) && e.contains("d.geojson"), "{text}: {e}");
+        }
     }
 
     #[test]

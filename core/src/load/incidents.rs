@@ -904,29 +904,46 @@ impl Part<'_> {
 }
 
 /// For each candidate row (all chunks, in row order): the row of the first candidate with the
-/// same id when it is a later one, else `u32::MAX`. The ids are split into shards by a hash of
-/// their own and the shards checked in parallel; within a shard rows keep their order, so
-/// "first" is the first in the file.
+/// same id when it is a later one, else `u32::MAX`. Each id is hashed once; the candidates are
+/// sorted into shards by that hash (keeping row order within a shard, so "first" is the first
+/// in the file) and the shards checked in parallel, each with a table that reuses the hashes.
 fn first_rows(parts: &[Part<'_>], candidates: usize) -> Vec<u32> {
-    const SHARDS: usize = 16;
+    const SHARD_BITS: u32 = 4;
+    const SHARDS: usize = 1 << SHARD_BITS;
     let ids: Vec<(&str, u32)> = parts.iter().flat_map(|p| p.id.iter().map(String::as_str).zip(p.row.iter().copied())).collect();
     use std::hash::BuildHasher;
-    let split = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
+    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
     let small = candidates < crate::PARALLEL_MIN;
-    let shard_of = |(id, _): &(&str, u32)| (split.hash_one(id) % SHARDS as u64) as u8;
-    let shard: Vec<u8> =
-        if small { ids.iter().map(shard_of).collect() } else { ids.par_iter().with_min_len(16_384).map(shard_of).collect() };
+    let hash = |(id, _): &(&str, u32)| state.hash_one(id);
+    let hashes: Vec<u64> =
+        if small { ids.iter().map(hash).collect() } else { ids.par_iter().with_min_len(16_384).map(hash).collect() };
+    // The top bits pick the shard (the table inside a shard uses the low ones).
+    let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
+    let mut bounds = [0usize; SHARDS + 1];
+    for &h in &hashes {
+        bounds[shard_of(h) + 1] += 1;
+    }
+    for s in 0..SHARDS {
+        bounds[s + 1] += bounds[s];
+    }
+    let mut next = bounds;
+    let mut order = vec![0u32; candidates];
+    for (k, &h) in hashes.iter().enumerate() {
+        let s = shard_of(h);
+        order[next[s]] = k as u32;
+        next[s] += 1;
+    }
     let check = |s: usize| {
-        let mut seen: HashMap<&str, u32, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(candidates / SHARDS + 16, foldhash::fast::RandomState::default());
+        let members = &order[bounds[s]..bounds[s + 1]];
+        let mut seen: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(members.len());
         let mut dups = Vec::new();
-        for (k, &(id, row)) in ids.iter().enumerate() {
-            if shard[k] as usize == s {
-                match seen.entry(id) {
-                    std::collections::hash_map::Entry::Occupied(e) => dups.push((k as u32, *e.get())),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(row);
-                    }
+        for &k in members {
+            let id = ids[k as usize].0;
+            let h = hashes[k as usize];
+            match seen.entry(h, |&j| ids[j as usize].0 == id, |&j| hashes[j as usize]) {
+                hashbrown::hash_table::Entry::Occupied(e) => dups.push((k, ids[*e.get() as usize].1)),
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(k);
                 }
             }
         }
@@ -1018,6 +1035,44 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
         let (ours, reference) = both_ways(awkward);
         assert!(ours.contains("E7"), "{ours}");
         assert_eq!(ours, reference);
+    }
+
+    /// The sharded duplicate-id check, on enough candidates for its parallel path, gives what one
+    /// map over the rows in order gives.
+    #[test]
+    fn duplicate_ids_found_in_shards_are_those_of_one_pass() {
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        let mut all: Vec<(String, u32)> = Vec::new();
+        for c in 0..3u32 {
+            let mut part = Part::new(Path::new("t.csv"), 20_000);
+            for j in 0..20_000u32 {
+                let k = c * 20_000 + j;
+                // Ids repeat across chunks and within them; some differ only in case or length.
+                let id = match k % 5 {
+                    0 => format!("I{}", k % 7_919),
+                    1 => format!("i{}", k % 7_919),
+                    _ => format!("I{k}"),
+                };
+                part.id.push(id.clone());
+                part.row.push(k * 2 + 2);
+                all.push((id, k * 2 + 2));
+            }
+            parts.push(part);
+        }
+        let found = first_rows(&parts, all.len());
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let expected: Vec<u32> = all
+            .iter()
+            .map(|(id, row)| match seen.get(id.as_str()) {
+                Some(&first) => first,
+                None => {
+                    seen.insert(id, *row);
+                    u32::MAX
+                }
+            })
+            .collect();
+        assert!(expected.iter().filter(|&&f| f != u32::MAX).count() > 10_000);
+        assert_eq!(found, expected);
     }
 
     /// The rows parsed in chunks of any size give what one pass over all rows gives: the same
