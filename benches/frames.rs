@@ -95,17 +95,9 @@ fn steal_ticks() -> u64 {
     stat.lines().next().and_then(|l| l.split_whitespace().nth(8)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn thread_sys() -> Duration {
-    // SAFETY: as in thread_usage.
-    let u = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
-        u
-    };
-    Duration::from_micros(u.ru_stime.tv_sec as u64 * 1_000_000 + u.ru_stime.tv_usec as u64)
-}
-
-fn thread_usage() -> (Duration, i64, i64, i64) {
+/// The calling thread's CPU time, its kernel part, minor faults, voluntary and involuntary
+/// context switches.
+fn thread_usage() -> (Duration, Duration, i64, i64, i64) {
     // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_THREAD is the calling thread.
     let u = unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
@@ -113,13 +105,13 @@ fn thread_usage() -> (Duration, i64, i64, i64) {
         u
     };
     let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
-    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_minflt, u.ru_nvcsw, u.ru_nivcsw)
+    (tv(u.ru_utime) + tv(u.ru_stime), tv(u.ru_stime), u.ru_minflt, u.ru_nvcsw, u.ru_nivcsw)
 }
 
 fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
     let p0 = h.ctx.cumulative_pass_nr();
     let u0 = thread_usage();
-    let (s0, st0) = (thread_sys(), steal_ticks());
+    let st0 = steal_ticks();
     let t = Instant::now();
     h.step();
     let step = t.elapsed();
@@ -131,20 +123,20 @@ fn frame_detail(h: &mut Harness<'static, GridCentreApp>) -> FrameDetail {
     std::hint::black_box(prims.len());
     let wall = t.elapsed();
     let u1 = thread_usage();
-    let (s1, st1) = (thread_sys(), steal_ticks());
+    let st1 = steal_ticks();
     FrameDetail {
         wall,
         step,
         copy,
-        app: h.state().last_ui,
+        app: h.state().profile.total(),
         sections: h.state().profile.describe(Duration::from_millis(1)),
         passes: h.ctx.cumulative_pass_nr() - p0,
         cpu: u1.0.saturating_sub(u0.0),
-        sys: s1.saturating_sub(s0),
+        sys: u1.1.saturating_sub(u0.1),
         steal_ticks: st1.saturating_sub(st0),
-        minflt: u1.1 - u0.1,
-        nvcsw: u1.2 - u0.2,
-        nivcsw: u1.3 - u0.3,
+        minflt: u1.2 - u0.2,
+        nvcsw: u1.3 - u0.3,
+        nivcsw: u1.4 - u0.4,
     }
 }
 

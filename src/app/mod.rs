@@ -133,10 +133,8 @@ impl Workers {
 /// The app.
 pub struct GridCentreApp {
     pub settings: Settings,
-    /// How long the app's own part of the last frame took (the frame benchmark reports it
-    /// beside the whole frame, which also holds egui's layout, tessellation and kittest).
-    pub last_ui: std::time::Duration,
-    /// The last UI pass section by section.
+    /// The app's own part of the last frame, section by section (the frame benchmark reports
+    /// it beside the whole frame, which also holds egui's layout, tessellation and kittest).
     pub profile: profile::PassProfile,
     data: Data,
     map_memory: MapMemory,
@@ -249,7 +247,6 @@ impl GridCentreApp {
         let _ = memory.set_zoom(11.0);
         Self {
             settings,
-            last_ui: std::time::Duration::ZERO,
             profile: profile::PassProfile::default(),
             data,
             map_memory: memory,
@@ -775,9 +772,10 @@ impl GridCentreApp {
 
 impl eframe::App for GridCentreApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        let started = std::time::Instant::now();
+        self.profile.start();
         self.ui_pass(ui);
-        self.last_ui = started.elapsed();
+        // Whatever ran after the last section (or after an early return while loading).
+        self.profile.mark("end");
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -793,7 +791,6 @@ impl GridCentreApp {
     fn ui_pass(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let now = ctx.input(|i| i.time);
-        self.profile.start();
         self.poll(&ctx);
         self.handle_dropped_files(&ctx);
         self.open_basemap(&ctx);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 /// The sections of the last UI pass in order, each with the time since the previous mark.
 #[derive(Debug, Default, Clone)]
 pub struct PassProfile {
+    started: Option<Instant>,
     last: Option<Instant>,
     pub sections: Vec<(&'static str, Duration)>,
 }
@@ -14,7 +15,16 @@ impl PassProfile {
     /// Starts a new pass: forgets the last one's sections.
     pub fn start(&mut self) {
         self.sections.clear();
-        self.last = Some(Instant::now());
+        self.started = Some(Instant::now());
+        self.last = self.started;
+    }
+
+    /// From the start to the last mark.
+    pub fn total(&self) -> Duration {
+        match (self.started, self.last) {
+            (Some(a), Some(b)) => b - a,
+            _ => Duration::ZERO,
+        }
     }
 
     /// Ends the section `name` now.
@@ -52,11 +62,13 @@ mod tests {
         p.mark("slow");
         p.mark("quick");
         assert_eq!(p.sections.len(), 2);
+        assert_eq!(p.total(), p.sections[0].1 + p.sections[1].1);
         assert!(p.sections[0].1 >= Duration::from_millis(20));
         assert!(p.sections[1].1 < Duration::from_millis(20));
         assert_eq!(p.describe(Duration::from_millis(10)).split(", ").count(), 1);
         assert!(p.describe(Duration::from_millis(10)).starts_with("slow "));
         p.start();
         assert!(p.sections.is_empty());
+        assert_eq!(p.total(), Duration::ZERO);
     }
 }
