@@ -35,8 +35,8 @@ struct Piece {
     /// Where the next record starts (the end of this piece's last record).
     end: usize,
     rows: usize,
-    /// The spans of each kept column, row by row (column by column, as the loader's parsing
-    /// passes read them).
+    /// The spans of each kept column, row by row (a column's cells lie together, as the row
+    /// pass reads them through [`PieceColumn`]).
     columns: Vec<Vec<Span>>,
     escaped: Vec<String>,
     /// Rows with more fields than the header: (row index in the piece, fields).
@@ -208,7 +208,7 @@ impl<'a> Split<'a> {
     }
 
     /// [`Split::new`] with pieces of about `piece_bytes` (tests cut tiny texts into many).
-    fn with_piece_bytes(
+    pub(crate) fn with_piece_bytes(
         text: &'a str,
         names: Vec<String>,
         body: usize,
@@ -291,6 +291,31 @@ impl<'a> Split<'a> {
         notes
     }
 
+    /// The first row (after the header) of each piece the text was split into, in order: a pass
+    /// over rows in chunks that never cross these reads each chunk with [`Split::column_at`].
+    pub fn piece_starts(&self) -> &[usize] {
+        &self.first_row
+    }
+
+    /// Column `column` of the piece holding row `row`: its cells with no lookup of the piece.
+    pub fn column_at(&self, row: usize, column: usize) -> PieceColumn<'_> {
+        let empty = PieceColumn { text: self.text, base: 0, first_row: row, spans: &[], escaped: &[] };
+        let Some(Some(s)) = self.slot.get(column) else { return empty };
+        let Some(&k0) = self.block_piece.get(row >> BLOCK_SHIFT) else { return empty };
+        let mut k = k0 as usize;
+        while k + 1 < self.first_row.len() && self.first_row[k + 1] <= row {
+            k += 1;
+        }
+        let Some(piece) = self.pieces.get(k) else { return empty };
+        PieceColumn {
+            text: self.text,
+            base: piece.base,
+            first_row: self.first_row[k],
+            spans: piece.columns.get(*s).map_or(&[], Vec::as_slice),
+            escaped: &piece.escaped,
+        }
+    }
+
     /// The text of column `column` in row `row` (after the header), untrimmed; empty for a
     /// column not kept or a field the row lacks.
     pub fn get(&self, row: usize, column: usize) -> &str {
@@ -309,6 +334,28 @@ impl<'a> Split<'a> {
     }
 }
 
+/// One column of one piece (see [`Split::column_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PieceColumn<'s> {
+    text: &'s str,
+    base: usize,
+    first_row: usize,
+    spans: &'s [Span],
+    escaped: &'s [String],
+}
+
+impl<'s> PieceColumn<'s> {
+    /// The cell of row `row` (after the header; a row of this piece), untrimmed; empty for a
+    /// row outside the piece, a column not kept or a field the row lacks.
+    pub fn get(&self, row: usize) -> &'s str {
+        let Some(&(a, b)) = row.checked_sub(self.first_row).and_then(|r| self.spans.get(r)) else { return "" };
+        if b == ESCAPED {
+            return self.escaped.get(a as usize).map_or("", String::as_str);
+        }
+        self.text.get(self.base + a as usize..self.base + b as usize).unwrap_or("")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,7 +363,22 @@ mod tests {
     fn split(text: &str, piece: usize) -> (Vec<String>, Vec<Vec<String>>, SplitNotes) {
         let (names, body) = header(text, b',');
         let s = Split::with_piece_bytes(text, names.clone(), body, b',', None, piece);
-        let rows = (0..s.rows()).map(|r| (0..names.len()).map(|c| s.get(r, c).to_string()).collect()).collect();
+        let rows: Vec<Vec<String>> = (0..s.rows()).map(|r| (0..names.len()).map(|c| s.get(r, c).to_string()).collect()).collect();
+        // Read piece by piece, each column's cells are the same.
+        let starts = s.piece_starts();
+        for (k, &first) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(s.rows());
+            if end == first {
+                continue; // a piece with no record (a cut inside a quoted line break)
+            }
+            for c in 0..names.len() + 1 {
+                let column = s.column_at(first, c);
+                for r in first..end {
+                    assert_eq!(column.get(r), s.get(r, c), "row {r} column {c}, pieces of {piece} bytes");
+                }
+                assert_eq!(column.get(end), "", "a row past the piece");
+            }
+        }
         (names, rows, s.notes())
     }
 

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::crs::Crs;
 use crate::error::{CoreError, Result};
 use crate::fields::{IncidentField as F, resolve};
-use crate::load::csvsplit::{self, Split};
+use crate::load::csvsplit::{self, PieceColumn, Split};
 use crate::load::text::{read_file, to_utf8};
 use crate::model::{Incidents, NO_CODE, Satisfaction};
 use crate::report::LoadReport;
@@ -171,6 +171,35 @@ impl<'a> ColumnView<'a> {
     }
 }
 
+/// A column as one chunk of the row pass reads it: a CSV column straight from the chunk's piece
+/// of the split (no lookup of the piece per cell), any other view as it is.
+enum Local<'a, 'v> {
+    Csv(PieceColumn<'a>),
+    View(&'v ColumnView<'a>),
+}
+
+impl<'a> Local<'a, '_> {
+    fn cell(&self, i: usize) -> Cell<'a> {
+        match self {
+            Local::Csv(column) => match trim(column.get(i)) {
+                t if !is_null_token(t) => Cell::Str(t),
+                _ => Cell::Empty,
+            },
+            Local::View(v) => v.cell(i),
+        }
+    }
+}
+
+impl<'a> ColumnView<'a> {
+    /// This column for a chunk of rows starting at `start` (a CSV chunk within one piece).
+    fn local(&self, start: usize) -> Local<'a, '_> {
+        match self {
+            ColumnView::Csv(split, j) => Local::Csv(split.column_at(start, *j)),
+            view => Local::View(view),
+        }
+    }
+}
+
 /// The table a file was read into: CSV text split in place, or a polars frame (Excel, Parquet,
 /// records).
 #[derive(Clone, Copy)]
@@ -211,7 +240,9 @@ pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents,
     let (incidents, report) = match ext.as_str() {
         "csv" | "txt" | "tsv" => {
             let bytes = read_file(path)?;
+            let read_s = started.elapsed().as_secs_f64();
             let (text, enc) = to_utf8(path, &bytes)?;
+            let decode_s = started.elapsed().as_secs_f64() - read_s;
             let split = split_csv(path, &text, if ext == "tsv" { b'\t' } else { b',' }, &opts.columns)?;
             let mut report = LoadReport::new(path, "incidents", "CSV");
             report.crs = opts.crs;
@@ -225,9 +256,9 @@ pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents,
             if let Some(i) = notes.unterminated {
                 report.warn(i + 2, "quote never closed: the rest of the file read as one field", String::new);
             }
-            let read_s = started.elapsed().as_secs_f64();
+            let split_s = started.elapsed().as_secs_f64() - read_s - decode_s;
             let inc = ingest(path, Table::Csv(&split), opts, &mut report)?;
-            tracing::debug!(split_s = read_s, "CSV text split into fields");
+            tracing::debug!(read_s, decode_s, split_s, "CSV file read, decoded and split into fields");
             (inc, report)
         }
         "xlsx" | "xlsm" | "xls" | "parquet" | "pq" => {
@@ -394,7 +425,7 @@ fn text_for_exotic_types(df: &DataFrame) -> Result<DataFrame> {
 /// A parsed cell: a value, nothing, or text that does not parse.
 type Parsed<T> = std::result::Result<Option<T>, ()>;
 
-fn at<'a>(c: &Option<ColumnView<'a>>, i: usize) -> Cell<'a> {
+fn at<'a>(c: &Option<Local<'a, '_>>, i: usize) -> Cell<'a> {
     c.as_ref().map_or(Cell::Empty, |v| v.cell(i))
 }
 
@@ -498,41 +529,20 @@ fn ingest_in_chunks(
     if id.is_none() {
         report.warn(0, "no id column: ids are the row numbers", || "whole file".into());
     }
-    // The costly per-cell parsing runs column by column on all cores; the row pass below only
-    // combines the results and reports.
     let small = n < crate::PARALLEL_MIN;
-    let times = |c: &Option<ColumnView<'_>>| -> Option<Vec<Parsed<i64>>> {
-        c.as_ref().map(|v| {
-            let parse = |i: usize| parse_time(v.cell(i), off);
-            if small { (0..n).map(parse).collect() } else { (0..n).into_par_iter().with_min_len(8192).map(parse).collect() }
-        })
-    };
-    let numbers = |c: &Option<ColumnView<'_>>| -> Option<Vec<Parsed<f64>>> {
-        c.as_ref().map(|v| {
-            let parse = |i: usize| parse_number(v.cell(i));
-            if small { (0..n).map(parse).collect() } else { (0..n).into_par_iter().with_min_len(8192).map(parse).collect() }
-        })
-    };
-    let columns_started = std::time::Instant::now();
-    let (reported_t, closed_t, deadline_t) = (times(&reported), times(&closed), times(&deadline));
-    let (lon_n, lat_n) = (numbers(&lon), numbers(&lat));
     let rows_started = std::time::Instant::now();
-    let parsed = |v: &Option<Vec<Parsed<i64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
-    let parsed_f = |v: &Option<Vec<Parsed<f64>>>, i: usize| v.as_ref().map_or(Ok(None), |v| v[i]);
-
     // A time that may be empty; an unparsable one rejects the row (None) with `reason`.
-    let optional_time = |t: &Option<Vec<Parsed<i64>>>,
-                         view: &Option<ColumnView<'_>>,
+    let optional_time = |view: &Option<Local<'_, '_>>,
                          i: usize,
                          reason: &str,
                          report: &mut LoadReport,
                          row: usize,
                          id_text: &str|
      -> Option<Option<i64>> {
-        match parsed(t, i) {
+        let c = at(view, i);
+        match parse_time(c, off) {
             Ok(v) => Some(v),
             Err(()) => {
-                let c = at(view, i);
                 report.reject(row, reason, || format!("id {id_text}: {}", c.show()));
                 None
             }
@@ -543,6 +553,9 @@ fn ingest_in_chunks(
     // and the merge in row order follow.
     let chunk = |start: usize, end: usize| -> Part<'_> {
         let mut part = Part::new(path, end - start);
+        let [id, category, status, reported, closed, deadline, lon, lat, source, satisfaction, grid_code, department] =
+            [&id, &category, &status, &reported, &closed, &deadline, &lon, &lat, &source, &satisfaction, &grid_code, &department]
+                .map(|c| c.as_ref().map(|v| v.local(start)));
         let report = &mut part.report;
         for i in start..end {
             let row = i + 2; // the header is row 1
@@ -559,7 +572,7 @@ fn ingest_in_chunks(
                 },
             };
             // reported_at
-            let reported_ms = match parsed(&reported_t, i) {
+            let reported_ms = match parse_time(at(&reported, i), off) {
                 Ok(Some(ms)) => ms,
                 Ok(None) => {
                     report.reject(row, "missing reported_at", || format!("id {id_text}"));
@@ -571,10 +584,10 @@ fn ingest_in_chunks(
                     continue;
                 }
             };
-            let Some(closed_ms) = optional_time(&closed_t, &closed, i, "unparsable closed_at", report, row, &id_text) else {
+            let Some(closed_ms) = optional_time(&closed, i, "unparsable closed_at", report, row, &id_text) else {
                 continue;
             };
-            let Some(deadline_ms) = optional_time(&deadline_t, &deadline, i, "unparsable deadline", report, row, &id_text) else {
+            let Some(deadline_ms) = optional_time(&deadline, i, "unparsable deadline", report, row, &id_text) else {
                 continue;
             };
             // status
@@ -605,7 +618,7 @@ fn ingest_in_chunks(
             let (mut x, mut y) = (f64::NAN, f64::NAN);
             let mut early: Option<(&'static str, String)> = None;
             if has_xy {
-                match (parsed_f(&lon_n, i), parsed_f(&lat_n, i)) {
+                match (parse_number(at(&lon, i)), parse_number(at(&lat, i))) {
                     (Ok(Some(a)), Ok(Some(b))) => {
                         if a == 0.0 && b == 0.0 {
                             early = Some(("zero coordinates treated as no location", format!("id {id_text}")));
@@ -697,12 +710,20 @@ fn ingest_in_chunks(
         }
         part
     };
+    // Chunks of at most `chunk_rows` rows; a CSV chunk never crosses a piece of the split.
     let chunk_rows = chunk_rows.max(1);
-    let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
+    let mut starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
+    if let Table::Csv(split) = table {
+        starts.extend(split.piece_starts().iter().copied().filter(|&s| s < n));
+        starts.sort_unstable();
+        starts.dedup();
+    }
+    let ranges: Vec<(usize, usize)> =
+        starts.iter().enumerate().map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(n))).collect();
     let mut parts: Vec<Part<'_>> = if small {
-        starts.into_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect()
+        ranges.into_iter().map(|(s, e)| chunk(s, e)).collect()
     } else {
-        starts.into_par_iter().map(|s| chunk(s, (s + chunk_rows).min(n))).collect()
+        ranges.into_par_iter().map(|(s, e)| chunk(s, e)).collect()
     };
     let candidates: usize = parts.iter().map(|p| p.row.len()).sum();
     let chunks_done = std::time::Instant::now();
@@ -722,30 +743,43 @@ fn ingest_in_chunks(
     for part in &mut parts {
         report.absorb(std::mem::take(&mut part.report));
         let first = |j: usize| first_of.get(k0 + j).copied().filter(|&f| f != u32::MAX);
-        let mut warnings = std::mem::take(&mut part.warnings).into_iter().peekable();
+        // Warnings (all in row order within the chunk): a duplicate's own are dropped, its
+        // early ones (about its location) stand.
+        for (j, early, kind, row, detail) in std::mem::take(&mut part.warnings) {
+            if early || first(j as usize).is_none() {
+                report.warn(row, kind, || detail);
+            }
+        }
+        let duplicates: Vec<usize> = (0..part.row.len()).filter(|&j| first(j).is_some()).collect();
+        for &j in &duplicates {
+            let prev = first(j).unwrap_or_default();
+            report.reject(part.row[j] as usize, "duplicate id", || format!("id {} (first at row {prev})", part.id[j]));
+        }
+        // Global codes in order of first use by a kept row. A chunk's own codes are numbered
+        // in order of first use, so with no duplicate in it they are simply taken in order;
+        // otherwise the kept rows are walked.
         let mut remap: [Vec<u32>; 4] = std::array::from_fn(|f| vec![u32::MAX; part.dicts[f].names.len()]);
-        for j in 0..part.row.len() {
-            let row = part.row[j] as usize;
-            let dup = first(j);
-            while let Some((_, early, kind, _, detail)) = warnings.next_if(|w| w.0 as usize == j) {
-                if early || dup.is_none() {
-                    report.warn(row, kind, || detail);
+        let mut global = |f: usize, local: u32, slots: &mut Vec<u32>| {
+            if local != NO_CODE && slots[local as usize] == u32::MAX {
+                let name = &part.dicts[f].names[local as usize];
+                slots[local as usize] = match f {
+                    0 => out.categories.intern(name),
+                    1 => out.sources.intern(name),
+                    2 => out.departments.intern(name),
+                    _ => out.grid_codes.intern(name),
+                };
+            }
+        };
+        if duplicates.is_empty() {
+            for (f, slots) in remap.iter_mut().enumerate() {
+                for local in 0..slots.len() as u32 {
+                    global(f, local, slots);
                 }
             }
-            if let Some(prev) = dup {
-                report.reject(row, "duplicate id", || format!("id {} (first at row {prev})", part.id[j]));
-                continue;
-            }
-            for (f, slots) in remap.iter_mut().enumerate() {
-                let local = part.codes[f][j];
-                if local != NO_CODE && slots[local as usize] == u32::MAX {
-                    let name = &part.dicts[f].names[local as usize];
-                    slots[local as usize] = match f {
-                        0 => out.categories.intern(name),
-                        1 => out.sources.intern(name),
-                        2 => out.departments.intern(name),
-                        _ => out.grid_codes.intern(name),
-                    };
+        } else {
+            for j in (0..part.row.len()).filter(|&j| first(j).is_none()) {
+                for (f, slots) in remap.iter_mut().enumerate() {
+                    global(f, part.codes[f][j], slots);
                 }
             }
         }
@@ -774,43 +808,71 @@ fn ingest_in_chunks(
     } else {
         parts.par_iter_mut().zip(remaps).zip(offsets).for_each(finish);
     }
-    let kept: usize = parts.iter().map(|p| p.row.len()).sum();
-    out.id.reserve(kept);
-    out.category.reserve(kept);
-    out.source.reserve(kept);
-    out.department.reserve(kept);
-    out.grid_code.reserve(kept);
-    out.status.reserve(kept);
-    out.reported_ms.reserve(kept);
-    out.closed_ms.reserve(kept);
-    out.deadline_ms.reserve(kept);
-    out.satisfaction.reserve(kept);
-    out.lon.reserve(kept);
-    out.lat.reserve(kept);
-    out.source_row.reserve(kept);
-    for mut p in parts {
-        out.id.append(&mut p.id);
-        let [c, s, d, g] = &mut p.codes;
-        out.category.append(c);
-        out.source.append(s);
-        out.department.append(d);
-        out.grid_code.append(g);
-        out.status.append(&mut p.status);
-        out.reported_ms.append(&mut p.reported_ms);
-        out.closed_ms.append(&mut p.closed_ms);
-        out.deadline_ms.append(&mut p.deadline_ms);
-        out.satisfaction.append(&mut p.satisfaction);
-        out.lon.append(&mut p.lon);
-        out.lat.append(&mut p.lat);
-        out.source_row.append(&mut p.row);
+    // The chunks appended column by column, the columns on all cores.
+    fn concat<T: Send>(dst: &mut Vec<T>, parts: Vec<Vec<T>>) {
+        dst.reserve_exact(parts.iter().map(Vec::len).sum());
+        for mut p in parts {
+            dst.append(&mut p);
+        }
+    }
+    fn take<T, P>(parts: &mut [P], column: impl Fn(&mut P) -> &mut Vec<T>) -> Vec<Vec<T>> {
+        parts.iter_mut().map(|p| std::mem::take(column(p))).collect()
+    }
+    let Incidents {
+        id,
+        category,
+        source,
+        department,
+        status,
+        reported_ms,
+        closed_ms,
+        deadline_ms,
+        satisfaction,
+        lon,
+        lat,
+        grid_code,
+        source_row,
+        ..
+    } = &mut out;
+    let (ids, rows) = (take(&mut parts, |p| &mut p.id), take(&mut parts, |p| &mut p.row));
+    let codes: [Vec<Vec<u32>>; 4] = std::array::from_fn(|f| take(&mut parts, |p| &mut p.codes[f]));
+    let (st, rep, clo, dl) = (
+        take(&mut parts, |p| &mut p.status),
+        take(&mut parts, |p| &mut p.reported_ms),
+        take(&mut parts, |p| &mut p.closed_ms),
+        take(&mut parts, |p| &mut p.deadline_ms),
+    );
+    let (sat, x, y) =
+        (take(&mut parts, |p| &mut p.satisfaction), take(&mut parts, |p| &mut p.lon), take(&mut parts, |p| &mut p.lat));
+    let [c, s, d, g] = codes;
+    let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
+        Box::new(|| concat(id, ids)),
+        Box::new(|| concat(reported_ms, rep)),
+        Box::new(|| concat(closed_ms, clo)),
+        Box::new(|| concat(deadline_ms, dl)),
+        Box::new(|| concat(lon, x)),
+        Box::new(|| concat(lat, y)),
+        Box::new(|| {
+            concat(category, c);
+            concat(source, s);
+            concat(department, d);
+            concat(grid_code, g);
+            concat(status, st);
+            concat(satisfaction, sat);
+            concat(source_row, rows);
+        }),
+    ];
+    if small {
+        jobs.into_iter().for_each(|job| job());
+    } else {
+        rayon::scope(|scope| jobs.into_iter().for_each(|job| scope.spawn(|_| job())));
     }
     report.loaded = out.len();
     tracing::debug!(
-        columns_s = (rows_started - columns_started).as_secs_f64(),
         rows_s = (chunks_done - rows_started).as_secs_f64(),
         duplicates_s = (dedupe_done - chunks_done).as_secs_f64(),
         merge_s = dedupe_done.elapsed().as_secs_f64(),
-        "parsed times and coordinates, then the rows in chunks, on all cores; then the duplicate ids and the merge"
+        "parsed the rows in chunks, on all cores; then the duplicate ids and the merge"
     );
     debug_assert!(report.is_consistent());
     Ok(out)
@@ -1132,9 +1194,29 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
         assert_eq!(r1.warnings["satisfaction not understood (treated as unrated)"].examples, [(11, "id G: '很好'".to_string())]);
         assert_eq!(r1.warnings["zero coordinates treated as no location"].count, 1);
         assert_eq!(r1.unmapped_statuses["不知道"], 1);
-        // Every chunk size gives the same.
-        for chunk in [1, 2, 3, 5, 8] {
-            let (inc, r) = run(chunk);
+        // The same rows as CSV text, split into pieces of a few rows each (the row pass's
+        // chunks then never cross a piece, whatever their own size).
+        let text = format!("{}\n{}\n", header.join(","), lines.join("\n"));
+        let (names, body) = csvsplit::header(&text, b',');
+        let run_csv = |piece_bytes: usize, chunk: usize| {
+            let split = Split::with_piece_bytes(&text, names.clone(), body, b',', None, piece_bytes);
+            assert!(piece_bytes > 1000 || split.piece_starts().len() > 3, "pieces of {piece_bytes} bytes");
+            let mut report = LoadReport::new("t.csv", "incidents", "records");
+            let inc = ingest_in_chunks(Path::new("t.csv"), Table::Csv(&split), &opts, &mut report, chunk).unwrap();
+            assert!(report.is_consistent(), "{report}");
+            (inc, report)
+        };
+        // Every chunk size (and piece size) gives the same.
+        let runs = [1, 2, 3, 5, 8].into_iter().map(|chunk| (chunk, 0)).chain([
+            (usize::MAX, 1),
+            (3, 100),
+            (usize::MAX, 100),
+            (5, 120),
+            (2, 10_000),
+        ]);
+        for (chunk, piece_bytes) in runs {
+            let (inc, r) = if piece_bytes == 0 { run(chunk) } else { run_csv(piece_bytes, chunk) };
+            let chunk = format!("{chunk}, pieces of {piece_bytes} bytes");
             assert_eq!(inc.id, one.id, "chunk {chunk}");
             assert_eq!(inc.source_row, one.source_row);
             for (a, b) in [(&inc.categories, &one.categories), (&inc.sources, &one.sources), (&inc.grid_codes, &one.grid_codes)] {
