@@ -319,18 +319,7 @@ impl<'a> Split<'a> {
     /// The text of column `column` in row `row` (after the header), untrimmed; empty for a
     /// column not kept or a field the row lacks.
     pub fn get(&self, row: usize, column: usize) -> &str {
-        let Some(Some(s)) = self.slot.get(column) else { return "" };
-        let Some(&k0) = self.block_piece.get(row >> BLOCK_SHIFT) else { return "" };
-        let mut k = k0 as usize;
-        while k + 1 < self.first_row.len() && self.first_row[k + 1] <= row {
-            k += 1;
-        }
-        let Some(piece) = self.pieces.get(k) else { return "" };
-        let Some(&(a, b)) = piece.columns.get(*s).and_then(|c| c.get(row - self.first_row[k])) else { return "" };
-        if b == ESCAPED {
-            return piece.escaped.get(a as usize).map_or("", String::as_str);
-        }
-        self.text.get(piece.base + a as usize..piece.base + b as usize).unwrap_or("")
+        self.column_at(row, column).get(row)
     }
 }
 

@@ -66,6 +66,14 @@ fn is_null_token(s: &str) -> bool {
     matches!(s, "" | "NA" | "N/A" | "n/a" | "NULL" | "null" | "Null" | "None" | "NaN" | "nan" | "NaT" | "-" | "—")
 }
 
+/// A text cell, trimmed; a null token is empty.
+fn text_cell(s: &str) -> Cell<'_> {
+    match trim(s) {
+        t if !is_null_token(t) => Cell::Str(t),
+        _ => Cell::Empty,
+    }
+}
+
 /// One cell as the parsers see it.
 #[derive(Debug, Clone, Copy)]
 enum Cell<'a> {
@@ -157,14 +165,8 @@ impl<'a> ColumnView<'a> {
 
     fn cell(&self, i: usize) -> Cell<'a> {
         match self {
-            ColumnView::Csv(split, j) => match trim(split.get(i, *j)) {
-                t if !is_null_token(t) => Cell::Str(t),
-                _ => Cell::Empty,
-            },
-            ColumnView::Text(arr) => match arr.get(i).map(trim) {
-                Some(t) if !is_null_token(t) => Cell::Str(t),
-                _ => Cell::Empty,
-            },
+            ColumnView::Csv(split, j) => text_cell(split.get(i, *j)),
+            ColumnView::Text(arr) => arr.get(i).map_or(Cell::Empty, text_cell),
             ColumnView::Num(v) => v[i].map_or(Cell::Empty, Cell::Num),
             ColumnView::Ms(v) => v[i].map_or(Cell::Empty, Cell::Ms),
         }
@@ -181,10 +183,7 @@ enum Local<'a, 'v> {
 impl<'a> Local<'a, '_> {
     fn cell(&self, i: usize) -> Cell<'a> {
         match self {
-            Local::Csv(column) => match trim(column.get(i)) {
-                t if !is_null_token(t) => Cell::Str(t),
-                _ => Cell::Empty,
-            },
+            Local::Csv(column) => text_cell(column.get(i)),
             Local::View(v) => v.cell(i),
         }
     }
