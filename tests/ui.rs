@@ -149,7 +149,7 @@ fn zoomed_in_a_click_on_a_point_shows_the_incident_and_leads_to_its_grid() {
     let inc = &h.state().loaded().unwrap().ds.incidents;
     // The one under the pointer (or one at the very same place).
     assert!(j == i || (inc.lon[j as usize] - lon).abs() < 1e-6 && (inc.lat[j as usize] - lat).abs() < 1e-6);
-    let id = inc.id[j as usize].clone();
+    let id = inc.id[j as usize].to_string();
     h.get_by_label(&format!("事件 {id}"));
     h.get_by_label("查看网格").click();
     settle(&mut h);
@@ -437,7 +437,7 @@ fn a_live_feed_moves_the_figures_lists_events_and_raises_overdue_alerts() {
                     && l.ds.grid_of[i] != u32::MAX
             })
             .unwrap();
-        (inc.id[i].clone(), inc.lon[i], inc.lat[i], latest, l.table(Level::City).total.counts)
+        (inc.id[i].to_string(), inc.lon[i], inc.lat[i], latest, l.table(Level::City).total.counts)
     };
     let t = |ms: i64| format_ms(ms);
     let body = format!(

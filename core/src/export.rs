@@ -261,7 +261,7 @@ pub fn assigned_frame(ds: &Dataset) -> Result<DataFrame> {
         Ok(Column::new(name.into(), v).cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?)
     };
     let cols = vec![
-        Column::new("id".into(), inc.id.clone()),
+        Column::new("id".into(), inc.id.iter().collect::<Vec<&str>>()),
         Column::new("category".into(), inc.category.iter().map(|&c| inc.categories.name(c).to_string()).collect::<Vec<_>>()),
         Column::new("source".into(), inc.source.iter().map(|&c| inc.sources.name(c).to_string()).collect::<Vec<_>>()),
         Column::new("department".into(), inc.department.iter().map(|&c| inc.departments.name(c).to_string()).collect::<Vec<_>>()),

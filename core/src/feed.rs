@@ -395,7 +395,7 @@ pub fn record_cells(
     use crate::timeparse::format_ms_exact;
     let num = |v: f64| (!v.is_nan()).then(|| format!("{v}"));
     vec![
-        Some(inc.id[i].clone()),
+        Some(inc.id[i].to_string()),
         Some(inc.categories.name(inc.category[i]).to_string()).filter(|s| !s.is_empty()),
         Some(inc.sources.name(inc.source[i]).to_string()).filter(|s| !s.is_empty()),
         Some(status.as_str().to_string()),

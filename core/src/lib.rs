@@ -8,7 +8,8 @@
 //! - [`crs`]: WGS84 / CGCS2000 / GCJ-02 / BD-09 conversion.
 //! - [`spatial`]: the R-tree over grids and the exact point-in-polygon assignment.
 //! - [`stats`]: the indicators (口径 in [`stats::IndicatorConfig`]) over any level, filter and
-//!   time bucket, computed with polars and returned as plain structs.
+//!   time bucket, folded on all cores from one per-incident contribution (the same the live table
+//!   folds) and returned as plain structs.
 //! - [`layers`]: map layers as data: point clusters per zoom, the heatmap raster, unit outlines,
 //!   label placement and search.
 //! - [`export`]: CSV (UTF-8 with BOM), JSON, XLSX and Parquet writers.

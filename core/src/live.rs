@@ -26,47 +26,9 @@ use crate::load::incidents::parse_records;
 use crate::model::{Incidents, Level, NO_CODE, NO_GRID, Satisfaction};
 use crate::pipeline::Dataset;
 use crate::report::LoadReport;
-use crate::stats::{self, Counts, Filter, IndicatorConfig, StatsTable, UnitRow, hours_of_ms};
+use crate::stats::{self, Counts, Filter, IndicatorConfig, StatsTable, UnitRow, contribution, hours_of_ms};
 use crate::status::Status;
 use crate::timeparse::format_ms;
-
-/// One incident's part of its grid's counts, at an as-of time, with its handling time in whole
-/// milliseconds. Mirrors the polars aggregation in [`stats`] expression by expression.
-pub fn contribution(inc: &Incidents, i: usize, limits: &[Option<i64>], as_of_ms: i64) -> (Counts, i64) {
-    let st = inc.status[i];
-    let rejected = st == Status::Rejected;
-    let accepted = !rejected;
-    let closed = st == Status::Closed;
-    let open = accepted && !closed;
-    let deadline = IndicatorConfig::deadline_of(inc, i, limits);
-    let closed_at = inc.closed_ms[i];
-    let b = |x: bool| x as u64;
-    let on_time = closed && matches!((closed_at, deadline), (Some(c), Some(d)) if c <= d);
-    let overdue_closed = closed && matches!((closed_at, deadline), (Some(c), Some(d)) if c > d);
-    let overdue_open = open && deadline.is_some_and(|d| d < as_of_ms);
-    let within_limit = open && deadline.is_none_or(|d| d >= as_of_ms);
-    let handled_ms = match closed_at {
-        Some(c) if closed && c >= inc.reported_ms[i] => Some(c - inc.reported_ms[i]),
-        _ => None,
-    };
-    let sat = inc.satisfaction[i];
-    let c = Counts {
-        incidents: 1,
-        accepted: b(accepted),
-        rejected: b(rejected),
-        closed: b(closed),
-        closed_on_time: b(on_time),
-        with_deadline: b(accepted && deadline.is_some()),
-        open_within_limit: b(within_limit),
-        overdue_open: b(overdue_open),
-        overdue_closed: b(overdue_closed),
-        handled: b(handled_ms.is_some()),
-        handling_hours_sum: 0.0,
-        rated: b(sat != Satisfaction::Unrated),
-        satisfied: b(matches!(sat, Satisfaction::Satisfied | Satisfaction::Basic)),
-    };
-    (c, handled_ms.unwrap_or(0))
-}
 
 fn add(into: &mut Counts, c: &Counts, sign: i64) {
     let f = |a: &mut u64, b: u64| *a = (*a as i64 + sign * b as i64) as u64;
@@ -155,7 +117,7 @@ impl LiveTable {
     pub fn new(ds: Dataset, config: IndicatorConfig, as_of_ms: i64) -> LiveTable {
         let n_grids = ds.layer.grids.len();
         let mut t = LiveTable {
-            by_id: ds.incidents.id.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect(),
+            by_id: ds.incidents.id.iter().enumerate().map(|(i, s)| (s.to_string(), i as u32)).collect(),
             limits: config.category_limits(&ds.incidents),
             code_grid: ds.layer.grids.iter().enumerate().map(|(i, g)| (g.code.clone(), i as u32)).collect(),
             counts: vec![Counts::default(); n_grids + 1],
@@ -339,7 +301,7 @@ impl LiveTable {
             self.counts[s].overdue_open += 1;
             alerts.push(OverdueAlert {
                 incident: i,
-                id: self.ds.incidents.id[iu].clone(),
+                id: self.ds.incidents.id[iu].to_string(),
                 grid: self.ds.grid_of[iu],
                 deadline_ms: d,
             });
@@ -455,7 +417,7 @@ impl<'a> Record<'a> {
                 i
             }
             None => {
-                inc.id.push(self.id.to_string());
+                inc.id.push(self.id);
                 inc.category.push(category);
                 inc.source.push(source);
                 inc.department.push(department);

@@ -359,10 +359,92 @@ pub const NO_GRID: u32 = u32::MAX;
 /// No declared grid code.
 pub const NO_CODE: u32 = u32::MAX;
 
+/// Incident ids, all in one text: a million ids as `String`s would be a million allocations
+/// (and as many pages touched and freed). Read like a slice: `ids[i]`, `ids.iter()`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    text: String,
+    /// Where id `i` ends in `text`; it starts where id `i - 1` ends.
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    pub fn new() -> Ids {
+        Ids::default()
+    }
+    /// Room for `ids` ids of `bytes` bytes in all.
+    pub fn with_capacity(ids: usize, bytes: usize) -> Ids {
+        Ids { text: String::with_capacity(bytes), ends: Vec::with_capacity(ids) }
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// The bytes of all ids together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + DoubleEndedIterator + '_ {
+        (0..self.len()).map(|i| &self[i])
+    }
+    /// Appends every id of `other`.
+    pub fn extend_from(&mut self, other: &Ids) {
+        let base = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
+    /// Keeps the ids whose `keep` is true (`keep` has one entry per id).
+    pub fn retain_by(&mut self, keep: &[bool]) {
+        let mut out = Ids::with_capacity(self.len(), self.text.len());
+        for (i, id) in self.iter().enumerate() {
+            if keep.get(i).copied().unwrap_or(true) {
+                out.push(id);
+            }
+        }
+        *self = out;
+    }
+}
+
+impl std::ops::Index<usize> for Ids {
+    type Output = str;
+    /// Id `i`; panics when out of range, as a slice does.
+    fn index(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+impl fmt::Debug for Ids {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Ids {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Ids {
+        let mut ids = Ids::new();
+        for s in iter {
+            ids.push(s.as_ref());
+        }
+        ids
+    }
+}
+
 /// Incidents, column by column. Row `i` of every column is incident `i`.
 #[derive(Debug, Clone, Default)]
 pub struct Incidents {
-    pub id: Vec<String>,
+    pub id: Ids,
     pub category: Vec<u32>,
     pub source: Vec<u32>,
     pub department: Vec<u32>,
@@ -408,7 +490,7 @@ impl Incidents {
     }
     /// Index by id.
     pub fn index_by_id(&self) -> HashMap<&str, usize> {
-        self.id.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect()
+        self.id.iter().enumerate().map(|(i, s)| (s, i)).collect()
     }
 }
 
@@ -499,6 +581,21 @@ mod tests {
         assert_eq!(Satisfaction::parse("85"), Some(Satisfaction::Satisfied));
         assert_eq!(Satisfaction::parse("很好"), None);
         assert_eq!(Satisfaction::parse("150"), None);
+    }
+
+    #[test]
+    fn ids_read_like_a_slice_of_strings() {
+        let mut ids: Ids = ["A1", "", "事件3"].into_iter().collect();
+        ids.push("B");
+        assert_eq!(ids.len(), 4);
+        assert_eq!((&ids[0], &ids[1], &ids[2], &ids[3]), ("A1", "", "事件3", "B"));
+        assert_eq!(ids.get(4), None);
+        assert_eq!(ids.iter().rev().collect::<Vec<_>>(), ["B", "事件3", "", "A1"]);
+        let mut more: Ids = ["C"].into_iter().collect();
+        more.extend_from(&ids);
+        assert_eq!(format!("{more:?}"), r#"["C", "A1", "", "事件3", "B"]"#);
+        more.retain_by(&[true, false, true, false, true]);
+        assert_eq!(more.iter().collect::<Vec<_>>(), ["C", "", "B"]);
     }
 
     #[test]

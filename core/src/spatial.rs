@@ -253,12 +253,17 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
     let hits: Vec<Option<Hit>> = if incidents.len() < crate::PARALLEL_MIN {
         incidents.lon.iter().zip(&incidents.lat).map(|(&x, &y)| index.locate(x, y)).collect()
     } else {
+        let t0 = std::time::Instant::now();
         let cells = index.cells();
+        tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "raster of candidates");
         let locate = |(&x, &y): (&f64, &f64)| match &cells {
             Some(c) => index.locate_in(c, x, y),
             None => index.locate(x, y),
         };
-        incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(locate).collect()
+        let t = std::time::Instant::now();
+        let hits = incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(locate).collect();
+        tracing::debug!(seconds = t.elapsed().as_secs_f64(), "located");
+        hits
     };
     let by_code = layer.grid_by_code();
     // Declared codes are interned: resolve each distinct one once.
@@ -274,7 +279,7 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
         let g = match hit {
             Some(h) => {
                 if h.containing > 1 {
-                    overlaps.add(row, || format!("id {} lies in {} grids", incidents.id[i], h.containing));
+                    overlaps.add(row, || format!("id {} lies in {} grids", &incidents.id[i], h.containing));
                 }
                 if let Some((code, own_grid)) = own
                     && own_grid != h.grid
@@ -283,7 +288,7 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
                     {
                         report
                             .grid_code_disagrees
-                            .add(row, || format!("id {}: carries grid {code}, lies in {found}", incidents.id[i]));
+                            .add(row, || format!("id {}: carries grid {code}, lies in {found}", &incidents.id[i]));
                     }
                 }
                 report.assigned += 1;
@@ -292,7 +297,7 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
             None if incidents.has_location(i) => {
                 report
                     .outside_grids
-                    .add(row, || format!("id {} at ({:.6}, {:.6})", incidents.id[i], incidents.lon[i], incidents.lat[i]));
+                    .add(row, || format!("id {} at ({:.6}, {:.6})", &incidents.id[i], incidents.lon[i], incidents.lat[i]));
                 NO_GRID
             }
             None => match own.map(|(_, g)| g).filter(|&g| g != NO_GRID) {
@@ -313,6 +318,7 @@ pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (V
         tracing::warn!(points = overlaps.count, "points in overlapping grids were given to the first grid in file order");
     }
     report.in_several_grids = overlaps;
+    tracing::debug!("assignment report");
     (grid_of, report)
 }
 
@@ -473,7 +479,7 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            inc.id.push(format!("e{i}"));
+            inc.id.push(&format!("e{i}"));
             inc.lon.push(x);
             inc.lat.push(y);
             let c = code.map_or(NO_CODE, |c| inc.grid_codes.intern(c));

@@ -149,6 +149,11 @@ pub fn parse_datetime(text: &str, local_offset_min: i32) -> Option<i64> {
     if t.is_empty() {
         return None;
     }
+    parse_common(t.as_bytes()).or_else(|| parse_general(t, local_offset_min))
+}
+
+/// [`parse_datetime`] of a trimmed, non-empty text by the scanner that reads every form.
+fn parse_general(t: &str, local_offset_min: i32) -> Option<i64> {
     let b = t.as_bytes();
     // Compact all-digit forms.
     if b.iter().all(u8::is_ascii_digit) {
@@ -297,6 +302,40 @@ pub fn parse_datetime(text: &str, local_offset_min: i32) -> Option<i64> {
     })
 }
 
+/// `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD HH:MM` and `YYYY-MM-DD` (or with `/`, or `T` before the
+/// time): the forms nearly every export writes, read at fixed places without the scanner. Only a
+/// valid time of exactly these forms gives a value; anything else (another form, an impossible
+/// date) is left to the general parser, which reads these forms to the same value (tested).
+fn parse_common(b: &[u8]) -> Option<i64> {
+    if !matches!(b.len(), 10 | 16 | 19) {
+        return None;
+    }
+    let two = |i: usize| -> Option<u32> {
+        let (a, c) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (a < 10 && c < 10).then_some(a as u32 * 10 + c as u32)
+    };
+    let sep = b[4];
+    if !matches!(sep, b'-' | b'/') || b[7] != sep {
+        return None;
+    }
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (mut h, mut mi, mut s) = (0, 0, 0);
+    if b.len() > 10 {
+        if !matches!(b[10], b' ' | b'T') || b[13] != b':' {
+            return None;
+        }
+        (h, mi) = (two(11)?, two(14)?);
+        if b.len() == 19 {
+            if b[16] != b':' {
+                return None;
+            }
+            s = two(17)?;
+        }
+    }
+    local_ms(year as i64, month, day, h, mi, s, 0)
+}
+
 fn parse_compact(b: &[u8]) -> Option<i64> {
     let n = |r: std::ops::Range<usize>| -> u32 { b[r].iter().fold(0, |a, c| a * 10 + (c - b'0') as u32) };
     match b.len() {
@@ -373,6 +412,56 @@ mod tests {
             assert_eq!(p(s), None, "{s}");
         }
         assert_eq!(p("09/01/2024 13:00:00 PM"), None);
+    }
+
+    /// The fixed-place reading of the common forms gives what the general scanner gives, for
+    /// every variation of those forms and their near misses (a digit or separator changed,
+    /// dropped or added, impossible dates and times).
+    #[test]
+    fn the_common_forms_read_at_fixed_places_as_the_scanner_reads_them() {
+        let general = |s: &str| if s.trim().is_empty() { None } else { parse_general(s.trim(), CST_OFFSET_MIN) };
+        let seeds = [
+            "2024-09-01 08:30:05",
+            "2024/09/01 08:30:05",
+            "2024-09-01T08:30:05",
+            "2024-02-29 23:59:59",
+            "2023-02-29 10:00:00",
+            "2024-09-01 24:00:00",
+            "2024-09-01 24:00",
+            "2024-12-31 00:00",
+            "2024-09-01",
+            "1899-12-31",
+            "2200-01-01 00:00:60",
+        ];
+        let alphabet = b"0123456789-/: T.x";
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut checked = 0;
+        for seed in seeds {
+            for _ in 0..4000 {
+                let mut b = seed.as_bytes().to_vec();
+                for _ in 0..(next() % 3) {
+                    let i = (next() as usize) % b.len();
+                    let c = alphabet[(next() as usize) % alphabet.len()];
+                    match next() % 4 {
+                        0 if b.len() > 1 => {
+                            b.remove(i);
+                        }
+                        1 => b.insert(i, c),
+                        _ => b[i] = c,
+                    }
+                }
+                let s = String::from_utf8(b).unwrap();
+                assert_eq!(parse_datetime(&s, CST_OFFSET_MIN), general(&s), "'{s}'");
+                checked += parse_common(s.as_bytes()).is_some() as usize;
+            }
+        }
+        assert!(checked > 5000, "the fast path was taken {checked} times");
     }
 
     #[test]

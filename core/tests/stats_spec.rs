@@ -53,7 +53,7 @@ fn city(rows: &[Row]) -> Dataset {
     let layer = GridLayer::build(vec![square("g1", 130.0), square("g2", 130.01)], vec![parents("和平社区"), parents("幸福社区")]);
     let mut inc = Incidents::default();
     for (i, r) in rows.iter().enumerate() {
-        inc.id.push(format!("E{i}"));
+        inc.id.push(&format!("E{i}"));
         let c = inc.categories.intern(r.cat);
         inc.category.push(c);
         let s = inc.sources.intern(if i % 2 == 0 { "网格员上报" } else { "12345热线" });

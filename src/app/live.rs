@@ -379,7 +379,7 @@ impl Run {
                                     let iu = i as usize;
                                     ticker.push(TickerItem {
                                         incident: i,
-                                        id: inc.id[iu].clone(),
+                                        id: inc.id[iu].to_string(),
                                         category: inc.categories.name(inc.category[iu]).to_string(),
                                         status: inc.status[iu],
                                         place: place(&live.ds, live.ds.grid_of[iu]),

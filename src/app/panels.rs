@@ -161,7 +161,7 @@ impl GridCentreApp {
                         format!(
                             "{} · {} {}",
                             lang.t("事件", "Incident"),
-                            inc.id[index as usize],
+                            &inc.id[index as usize],
                             inc.categories.name(inc.category[index as usize])
                         )
                     }
@@ -576,7 +576,7 @@ impl GridCentreApp {
             }
             Some(Selection::Incident(i)) => {
                 ui.horizontal(|ui| {
-                    ui.heading(format!("{} {}", lang.t("事件", "Incident"), l.ds.incidents.id[i as usize]));
+                    ui.heading(format!("{} {}", lang.t("事件", "Incident"), &l.ds.incidents.id[i as usize]));
                     deselect = ui.small_button("×").clicked();
                 });
                 go = incident_ui(ui, lang, l, i);
@@ -599,7 +599,7 @@ impl GridCentreApp {
             let inc = &l.ds.incidents;
             let iu = i as usize;
             response.clone().on_hover_ui_at_pointer(|ui| {
-                ui.strong(format!("{} · {}", inc.id[iu], inc.categories.name(inc.category[iu])));
+                ui.strong(format!("{} · {}", &inc.id[iu], inc.categories.name(inc.category[iu])));
                 ui.label(format!("{} · {}", status_label(lang, inc.status[iu]), format_ms(inc.reported_ms[iu])));
             });
             return;

@@ -1,108 +1,165 @@
-//! CSV text split into fields in parallel, without copying: each kept field is a span of the
-//! text, so the row pass reads `&str` straight from the file's bytes.
+//! CSV text cut into pieces of whole records, and records split into fields, on all cores.
 //!
-//! Written here rather than taken from a crate, on purpose: polars' reader builds owned string
-//! columns of every cell (two thirds of loading a million-row export went there), and csv-core
-//! copies every field into a buffer of its own; neither hands out spans of the text, and neither
-//! splits one text across cores in a way we can reuse. The dialect is RFC 4180 as spreadsheet
-//! exports write it: comma (or tab) separated, fields optionally in double quotes with `""` for
-//! a quote and line breaks allowed inside, `\n` or `\r\n` line ends. An empty line is a record
-//! of one empty field (as polars reads it: rows keep their line numbers, and the loader rejects
-//! it for its missing id). A quote opens a quoted field only at the start of a field; anywhere
-//! else it is text.
+//! Written here rather than taken from a crate, on purpose. The loader reads a file in pieces
+//! of about a megabyte through buffers that stay in the processor's cache, and parses each
+//! piece straight into the incidents' final columns: no copy of the whole file, no array of
+//! every field's place, no owned string per cell. On the machines this runs on, every page of
+//! fresh memory costs more than a microsecond, and those copies were most of the time a
+//! million-row export took. polars' reader builds owned string columns of every cell, csv-core
+//! and simd-csv read one stream front to back; none of them cuts one file into pieces of whole
+//! records that several cores can parse independently, with the quoting rules below.
 //!
-//! Parallel split: the text is cut at line starts into pieces parsed on all cores, each as if
-//! it began a record. A cut that fell inside a quoted field with a line break shows as a piece
-//! not starting where the previous one ended; that piece is parsed again from the right place.
-//! The result is always that of one pass from the start.
+//! The dialect is RFC 4180 as spreadsheet exports write it: comma (or tab) separated, fields
+//! optionally in double quotes with `""` for a quote and line breaks allowed inside, `\n` or
+//! `\r\n` line ends. An empty line is a record of one empty field (as polars reads it: rows keep
+//! their line numbers, and the loader rejects it for its missing id). A quote opens a quoted
+//! field only at the start of a field; anywhere else it is text.
+//!
+//! Two passes. [`plan`] cuts the body at line starts into pieces and counts the records of
+//! each, on all cores: a piece with no quote in it has one record per line end; a piece with
+//! quotes is parsed record by record, and its last record may run past the cut (a line break
+//! inside quotes). Each piece must begin where the one before it ended; when a cut fell inside
+//! a quoted field it does not, and that piece is counted again from the right place. So the
+//! pieces and their counts are always those of one pass from the start, and the loader knows
+//! where every record goes before it reads a field. Then [`for_each_record`] splits the records
+//! of each piece into fields.
+
+use std::io;
 
 use rayon::prelude::*;
 
-/// A field's place in its piece: `start..end` bytes from the piece's base, or, when `end` is
-/// `u32::MAX`, the text `escaped[start]` (a quoted field with `""` in it, or one too far from
-/// the piece's start for `u32` offsets). A field a short row lacks is empty (0..0).
-type Span = (u32, u32);
+/// Pieces of about this many bytes are counted and parsed in parallel (two of them and their
+/// columns fit the second-level cache of one core).
+pub const PIECE_BYTES: usize = 1 << 20;
 
-const ESCAPED: u32 = u32::MAX;
+/// Bytes read past a cut to find the line end after it (more are read for a longer line).
+const LOOKAHEAD: usize = 4096;
 
-/// Pieces of about this many bytes are parsed in parallel.
-const PIECE_BYTES: usize = 4 << 20;
+/// Where a CSV's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Bytes<'a> {
+    /// A file, read piece by piece (positioned reads, so any thread can read any piece).
+    #[cfg(unix)]
+    File { file: &'a std::fs::File, len: usize },
+    /// Text already in memory (a decoded GBK file, a test).
+    Memory(&'a [u8]),
+}
 
-/// One piece of the text: its records' kept fields.
-#[derive(Debug, Default)]
-struct Piece {
+impl<'a> Bytes<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            #[cfg(unix)]
+            Bytes::File { len, .. } => *len,
+            Bytes::Memory(m) => m.len(),
+        }
+    }
+
+    /// A window over bytes `start..end` (clamped to the length), in `buf` for a file.
+    pub fn window(&self, start: usize, end: usize, buf: Vec<u8>) -> io::Result<Window<'a>> {
+        let mut w = Window { src: *self, base: start.min(self.len()), end: start.min(self.len()), buf };
+        w.extend(end)?;
+        Ok(w)
+    }
+}
+
+/// Bytes `base..end` of a [`Bytes`], growable at the end.
+pub struct Window<'a> {
+    src: Bytes<'a>,
     base: usize,
-    /// Where the next record starts (the end of this piece's last record).
     end: usize,
-    rows: usize,
-    /// The spans of each kept column, row by row (a column's cells lie together, as the row
-    /// pass reads them through [`PieceColumn`]).
-    columns: Vec<Vec<Span>>,
-    escaped: Vec<String>,
-    /// Rows with more fields than the header: (row index in the piece, fields).
-    long_rows: Vec<(usize, usize)>,
-    /// A quote opened and never closed: the rest of the text became one field.
-    unterminated: Option<usize>,
+    /// The bytes of a file window (`buf[..end - base]`); a memory window borrows instead.
+    buf: Vec<u8>,
 }
 
-/// A CSV text split into records of the header's fields.
-#[derive(Debug)]
-pub struct Split<'a> {
-    text: &'a str,
-    /// The header's names, as written.
-    pub names: Vec<String>,
-    /// Slot of each header column among the kept ones.
-    slot: Vec<Option<usize>>,
-    pieces: Vec<Piece>,
-    /// First row (0-based, after the header) of each piece.
-    first_row: Vec<usize>,
-    /// The piece holding row `b << BLOCK_SHIFT`, for each block `b` of rows: a cell is found
-    /// with one lookup and a step or two, not a search.
-    block_piece: Vec<u32>,
-    rows: usize,
+impl Window<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self.src {
+            #[cfg(unix)]
+            Bytes::File { .. } => &self.buf[..self.end - self.base],
+            Bytes::Memory(m) => &m[self.base..self.end],
+        }
+    }
+
+    /// The offset of the window's first byte in the whole text.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// True when the window reaches the end of the text.
+    pub fn at_text_end(&self) -> bool {
+        self.end >= self.src.len()
+    }
+
+    /// Grows the window to end at `end` (clamped to the length).
+    pub fn extend(&mut self, end: usize) -> io::Result<()> {
+        let end = end.min(self.src.len());
+        if end <= self.end {
+            return Ok(());
+        }
+        #[cfg(unix)]
+        if let Bytes::File { file, .. } = self.src {
+            use std::os::unix::fs::FileExt;
+            let (from, to) = (self.end - self.base, end - self.base);
+            if self.buf.len() < to {
+                // Only the first use of a buffer fills it; later pieces read over old bytes.
+                self.buf.resize(to, 0);
+            }
+            file.read_exact_at(&mut self.buf[from..to], self.end as u64)?;
+        }
+        self.end = end;
+        Ok(())
+    }
+
+    /// The buffer back, for the next window.
+    pub fn into_buf(self) -> Vec<u8> {
+        self.buf
+    }
 }
 
-const BLOCK_SHIFT: u32 = 10;
-
-/// What the split found that a report must say.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SplitNotes {
-    /// Rows with more fields than the header (row index after the header, field count).
-    pub long_rows: Vec<(usize, usize)>,
-    /// Row (index after the header) whose quote was never closed.
-    pub unterminated: Option<usize>,
+/// A piece of the body: whole records from byte `start` to byte `end` of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub start: usize,
+    pub end: usize,
+    pub records: usize,
+    /// A quote somewhere in the piece (records are then parsed with the quoting rules; without
+    /// one, every separator ends a field and every line end a record).
+    pub quoted: bool,
 }
 
-/// The header's names: the first record of `text` (trimmed), and where the body starts.
-pub fn header(text: &str, separator: u8) -> (Vec<String>, usize) {
-    let bytes = text.as_bytes();
-    let mut names = Vec::new();
-    let (end, _) = parse_record(bytes, 0, separator, &mut |_, f: Field| {
-        names.push(f.text(bytes).trim().to_string());
-    });
-    (names, end)
-}
-
-/// A field found by the record parser: a span of the text, quoted with `""` escapes in it or not.
-#[derive(Clone, Copy)]
-struct Field {
-    start: usize,
-    end: usize,
-    escaped: bool,
+/// A field found by the record parser: bytes `start..end` of the text it was given, quoted
+/// with `""` escapes in it or not. A field a record lacks is empty (0..0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Field {
+    pub start: usize,
+    pub end: usize,
+    pub escaped: bool,
 }
 
 impl Field {
     /// The field's text, `""` made `"` when it has escapes.
-    fn text(self, text: &[u8]) -> String {
+    pub fn text(self, text: &[u8]) -> String {
         let raw = String::from_utf8_lossy(&text[self.start..self.end]);
         if self.escaped { raw.replace("\"\"", "\"") } else { raw.into_owned() }
     }
 }
 
-/// Parses one record starting at `pos`, calling `field(column, field)` for
-/// each field; returns where the next record starts (after the line end) or the text's end, and
-/// whether a quote opened in it was never closed (its field then runs to the end of the text).
-fn parse_record(text: &[u8], mut pos: usize, sep: u8, field: &mut dyn FnMut(usize, Field)) -> (usize, bool) {
+/// How a record ended.
+#[derive(Debug, Clone, Copy)]
+struct RecordEnd {
+    /// Where the next record starts (after the line end), or the end of the bytes.
+    next: usize,
+    /// A quote opened in the record was never closed (its field runs to the end).
+    unclosed: bool,
+    /// The record ran to the end of the bytes without a line end: complete only when the
+    /// bytes are the whole rest of the text.
+    at_end: bool,
+}
+
+/// Parses one record of `text` starting at `pos`, calling `field(column, field)` for each
+/// field.
+#[inline]
+fn parse_record(text: &[u8], mut pos: usize, sep: u8, mut field: impl FnMut(usize, Field)) -> RecordEnd {
     let len = text.len();
     let mut col = 0usize;
     loop {
@@ -149,8 +206,8 @@ fn parse_record(text: &[u8], mut pos: usize, sep: u8, field: &mut dyn FnMut(usiz
         col += 1;
         match text.get(next) {
             Some(&b) if b == sep => pos = next + 1,
-            Some(_) => return (next + 1, unclosed), // the line end
-            None => return (len, unclosed),
+            Some(_) => return RecordEnd { next: next + 1, unclosed, at_end: false }, // the line end
+            None => return RecordEnd { next: len, unclosed, at_end: true },
         }
     }
 }
@@ -160,222 +217,278 @@ fn trim_cr(text: &[u8], start: usize, stop: usize) -> usize {
     if stop > start && text[stop - 1] == b'\r' { stop - 1 } else { stop }
 }
 
-/// Parses the records starting at `start` until one would start at or after `limit`.
-fn parse_piece(text: &[u8], start: usize, limit: usize, sep: u8, slot: &[Option<usize>], kept: usize) -> Piece {
-    let mut piece = Piece { base: start, columns: vec![Vec::new(); kept], ..Piece::default() };
-    let mut pos = start;
-    let columns = slot.len();
-    while pos < limit.min(text.len()) {
-        let row = piece.rows;
-        for c in &mut piece.columns {
-            c.push((0, 0));
+/// The header's names (trimmed) and where the body starts, from the text's first bytes; `None`
+/// when `window` ends inside the header record (read more and ask again).
+pub fn header(window: &Window<'_>, sep: u8) -> Option<(Vec<String>, usize)> {
+    let bytes = window.bytes();
+    let mut names = Vec::new();
+    let end = parse_record(bytes, 0, sep, |_, f| names.push(f.text(bytes).trim().to_string()));
+    if end.at_end && !window.at_text_end() {
+        return None;
+    }
+    Some((names, window.base() + end.next))
+}
+
+/// Cuts the body (`body..`) into pieces of whole records of about `piece_bytes` and counts
+/// their records: the first pass (see the module docs). Pieces with no record are left out.
+pub fn plan(src: &Bytes<'_>, body: usize, sep: u8, piece_bytes: usize, parallel: bool) -> io::Result<Vec<Piece>> {
+    let len = src.len();
+    if body >= len {
+        return Ok(Vec::new());
+    }
+    let piece_bytes = piece_bytes.max(1);
+    let nominal: Vec<usize> = (body..len).step_by(piece_bytes).collect();
+    let count = |buf: &mut Vec<u8>, k: usize| -> io::Result<(Piece, usize)> {
+        let a = nominal[k];
+        let b = nominal.get(k + 1).copied().unwrap_or(len);
+        // One byte before the cut tells whether it is a line start already.
+        let from = if k == 0 { body } else { a - 1 };
+        let mut w = src.window(from, b + LOOKAHEAD, std::mem::take(buf))?;
+        let start = if k == 0 { body } else { line_start_at_or_after(&mut w, a)? };
+        let limit = if b >= len { len } else { line_start_at_or_after(&mut w, b)? };
+        let piece = count_records(&mut w, start, limit, sep)?;
+        *buf = w.into_buf();
+        Ok((piece, limit))
+    };
+    let counted: Vec<(Piece, usize)> = if parallel && nominal.len() > 1 {
+        (0..nominal.len()).into_par_iter().map_init(Vec::new, count).collect::<io::Result<_>>()?
+    } else {
+        let mut buf = Vec::new();
+        (0..nominal.len()).map(|k| count(&mut buf, k)).collect::<io::Result<_>>()?
+    };
+    // Stitch: a piece begins where the one before it ended, or is counted again from there.
+    let mut pieces = Vec::with_capacity(counted.len());
+    let mut expect = body;
+    let mut buf = Vec::new();
+    for (mut piece, limit) in counted {
+        if piece.start != expect {
+            let mut w = src.window(expect, limit.max(expect), std::mem::take(&mut buf))?;
+            piece = count_records(&mut w, expect, limit, sep)?;
+            buf = w.into_buf();
         }
-        let mut fields = 0usize;
-        let base = piece.base;
-        let Piece { columns: spans, escaped, .. } = &mut piece;
-        let (next, unclosed) = parse_record(text, pos, sep, &mut |col, f: Field| {
-            fields = col + 1;
+        expect = piece.end;
+        if piece.records > 0 {
+            pieces.push(piece);
+        }
+    }
+    Ok(pieces)
+}
+
+/// The first line start at or after `at` (the text's length when there is none), growing the
+/// window as far as the line end needs.
+fn line_start_at_or_after(w: &mut Window<'_>, at: usize) -> io::Result<usize> {
+    // `at` is a line start when the byte before it ends a line.
+    let mut from = at - 1;
+    loop {
+        let bytes = w.bytes();
+        let rel = from.saturating_sub(w.base());
+        if let Some(k) = memchr::memchr(b'\n', bytes.get(rel..).unwrap_or(&[])) {
+            return Ok(w.base() + rel + k + 1);
+        }
+        if w.at_text_end() {
+            return Ok(w.base() + bytes.len());
+        }
+        from = w.base() + bytes.len();
+        let grow = (bytes.len()).max(LOOKAHEAD);
+        w.extend(w.base() + bytes.len() + grow)?;
+    }
+}
+
+/// Counts the records that start in `start..limit` (the window holds at least that much) and
+/// finds where the last of them ends.
+fn count_records(w: &mut Window<'_>, start: usize, limit: usize, sep: u8) -> io::Result<Piece> {
+    if start >= limit {
+        return Ok(Piece { start, end: start, records: 0, quoted: false });
+    }
+    w.extend(limit)?;
+    let base = w.base();
+    let span = &w.bytes()[start - base..limit - base];
+    if memchr::memchr(b'"', span).is_none() {
+        // No quote: every line end ends a record, and `limit` is a line start (or the end).
+        let mut records = memchr::memchr_iter(b'\n', span).count();
+        if span.last() != Some(&b'\n') {
+            records += 1; // the last line of the text, without a line end
+        }
+        return Ok(Piece { start, end: limit, records, quoted: false });
+    }
+    let mut pos = start;
+    let mut records = 0;
+    while pos < limit {
+        let end = parse_record(w.bytes(), pos - base, sep, |_, _| {});
+        if end.at_end && !w.at_text_end() {
+            // The record runs past what was read (a quoted line break): read more, parse again.
+            let have = w.bytes().len();
+            w.extend(base + have + have.max(LOOKAHEAD))?;
+            continue;
+        }
+        records += 1;
+        pos = base + end.next;
+    }
+    Ok(Piece { start, end: pos, records, quoted: true })
+}
+
+/// What a record of a piece looked like, besides its fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordShape {
+    /// Fields in the record (more than the header has: a long row).
+    pub fields: usize,
+    /// A quote opened in it was never closed: the rest of the text is its last field.
+    pub unclosed: bool,
+}
+
+/// The records of a piece (`text` is exactly its bytes) did not come out as the first pass
+/// counted them: the file changed between the two passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changed;
+
+/// Splits the `records` records of a piece into fields and calls `record(fields, shape)` for
+/// each, in order. `fields` holds the kept columns (`slot[column]`), offsets into `text`;
+/// columns a record lacks are empty. `text` must be the piece's bytes exactly and end where
+/// the text ends or at a record's end; `quoted` says whether it has a quote.
+pub fn for_each_record(
+    text: &[u8],
+    records: usize,
+    quoted: bool,
+    sep: u8,
+    slot: &[Option<usize>],
+    kept: usize,
+    mut record: impl FnMut(&[Field], RecordShape),
+) -> Result<(), Changed> {
+    let mut fields = vec![Field::default(); kept];
+    if !quoted {
+        return plain_records(text, records, sep, slot, &mut fields, record);
+    }
+    let mut pos = 0;
+    for _ in 0..records {
+        if pos >= text.len() {
+            return Err(Changed);
+        }
+        fields.fill(Field::default());
+        let mut count = 0;
+        let end = parse_record(text, pos, sep, |col, f| {
+            count = col + 1;
             if let Some(Some(s)) = slot.get(col) {
-                // A field with escapes, or one ending beyond u32 offsets from its piece's start
-                // (a record over 4 GiB: an unclosed quote in a huge file), is kept as text of
-                // its own rather than as a span that would not fit.
-                spans[*s][row] = if f.escaped || f.end - base >= ESCAPED as usize {
-                    escaped.push(f.text(text));
-                    ((escaped.len() - 1) as u32, ESCAPED)
-                } else {
-                    ((f.start - base) as u32, (f.end - base) as u32)
-                };
+                fields[*s] = f;
             }
         });
-        if fields > columns {
-            piece.long_rows.push((piece.rows, fields));
-        }
-        if unclosed {
-            piece.unterminated = Some(piece.rows);
-        }
-        piece.rows += 1;
-        pos = next;
+        record(&fields, RecordShape { fields: count, unclosed: end.unclosed });
+        pos = end.next;
     }
-    piece.end = pos.max(start);
-    piece
+    if pos == text.len() { Ok(()) } else { Err(Changed) }
 }
 
-impl<'a> Split<'a> {
-    /// Splits the body of `text` (from `body`, after the header `names`), keeping the fields of
-    /// the columns `keep` says (all when `None`).
-    pub fn new(text: &'a str, names: Vec<String>, body: usize, separator: u8, keep: Option<&[bool]>) -> Split<'a> {
-        Self::with_piece_bytes(text, names, body, separator, keep, PIECE_BYTES)
-    }
-
-    /// [`Split::new`] with pieces of about `piece_bytes` (tests cut tiny texts into many).
-    pub(crate) fn with_piece_bytes(
-        text: &'a str,
-        names: Vec<String>,
-        body: usize,
-        separator: u8,
-        keep: Option<&[bool]>,
-        piece_bytes: usize,
-    ) -> Split<'a> {
-        let mut slot = Vec::with_capacity(names.len());
-        let mut kept = 0;
-        for j in 0..names.len() {
-            if keep.is_none_or(|k| k.get(j).copied().unwrap_or(false)) {
-                slot.push(Some(kept));
-                kept += 1;
-            } else {
-                slot.push(None);
-            }
-        }
-        let bytes = text.as_bytes();
-        let len = bytes.len();
-        // Cut points: line starts about PIECE_BYTES apart.
-        let mut cuts = vec![body.min(len)];
-        let piece_bytes = piece_bytes.max(1);
-        let mut at = body + piece_bytes;
-        while at < len {
-            match memchr::memchr(b'\n', &bytes[at..]) {
-                Some(k) if at + k + 1 < len => {
-                    cuts.push(at + k + 1);
-                    at = at + k + 1 + piece_bytes;
-                }
-                _ => break,
-            }
-        }
-        cuts.push(len);
-        let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-        let parse = |&(s, e): &(usize, usize)| parse_piece(bytes, s, e, separator, &slot, kept);
-        let mut pieces: Vec<Piece> =
-            if ranges.len() > 1 { ranges.par_iter().map(parse).collect() } else { ranges.iter().map(parse).collect() };
-        // Stitch: a piece must begin where the one before it ended; if not, parse it again from
-        // there (its cut fell inside a quoted field, or the record before ran past it).
-        let mut expect = cuts[0];
-        for (k, piece) in pieces.iter_mut().enumerate() {
-            if piece.base != expect {
-                let limit = ranges[k].1.max(expect);
-                *piece = parse_piece(bytes, expect, limit, separator, &slot, kept);
-            }
-            expect = piece.end;
-        }
-        let mut first_row = Vec::with_capacity(pieces.len());
-        let mut rows = 0;
-        for p in &pieces {
-            first_row.push(rows);
-            rows += p.rows;
-        }
-        let mut block_piece = Vec::with_capacity((rows >> BLOCK_SHIFT) + 1);
-        let mut k = 0usize;
-        for b in 0..rows.div_ceil(1 << BLOCK_SHIFT) {
-            let row = b << BLOCK_SHIFT;
-            while k + 1 < first_row.len() && first_row[k + 1] <= row {
-                k += 1;
-            }
-            block_piece.push(k as u32);
-        }
-        Split { text, names, slot, pieces, first_row, block_piece, rows }
-    }
-
-    /// Records after the header.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Long rows and an unclosed quote, with row indices after the header.
-    pub fn notes(&self) -> SplitNotes {
-        let mut notes = SplitNotes::default();
-        for (p, &first) in self.pieces.iter().zip(&self.first_row) {
-            notes.long_rows.extend(p.long_rows.iter().map(|&(r, n)| (first + r, n)));
-            if notes.unterminated.is_none() {
-                notes.unterminated = p.unterminated.map(|r| first + r);
-            }
-        }
-        notes
-    }
-
-    /// The first row (after the header) of each piece the text was split into, in order: a pass
-    /// over rows in chunks that never cross these reads each chunk with [`Split::column_at`].
-    pub fn piece_starts(&self) -> &[usize] {
-        &self.first_row
-    }
-
-    /// Column `column` of the piece holding row `row`: its cells with no lookup of the piece.
-    pub fn column_at(&self, row: usize, column: usize) -> PieceColumn<'_> {
-        let empty = PieceColumn { text: self.text, base: 0, first_row: row, spans: &[], escaped: &[] };
-        let Some(Some(s)) = self.slot.get(column) else { return empty };
-        let Some(&k0) = self.block_piece.get(row >> BLOCK_SHIFT) else { return empty };
-        let mut k = k0 as usize;
-        while k + 1 < self.first_row.len() && self.first_row[k + 1] <= row {
-            k += 1;
-        }
-        let Some(piece) = self.pieces.get(k) else { return empty };
-        PieceColumn {
-            text: self.text,
-            base: piece.base,
-            first_row: self.first_row[k],
-            spans: piece.columns.get(*s).map_or(&[], Vec::as_slice),
-            escaped: &piece.escaped,
-        }
-    }
-
-    /// The text of column `column` in row `row` (after the header), untrimmed; empty for a
-    /// column not kept or a field the row lacks.
-    pub fn get(&self, row: usize, column: usize) -> &str {
-        self.column_at(row, column).get(row)
-    }
+/// The byte positions in an 8-byte word (as bits 7, 15, … 63) that hold `b`. Exact: the sum
+/// of each byte's low seven bits and 0x7F never carries into the next byte.
+#[inline]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = word ^ (0x0101_0101_0101_0101 * b as u64);
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
-/// One column of one piece (see [`Split::column_at`]).
-#[derive(Debug, Clone, Copy)]
-pub struct PieceColumn<'s> {
-    text: &'s str,
-    base: usize,
-    first_row: usize,
-    spans: &'s [Span],
-    escaped: &'s [String],
-}
-
-impl<'s> PieceColumn<'s> {
-    /// The cell of row `row` (after the header; a row of this piece), untrimmed; empty for a
-    /// row outside the piece, a column not kept or a field the row lacks.
-    pub fn get(&self, row: usize) -> &'s str {
-        let Some(&(a, b)) = row.checked_sub(self.first_row).and_then(|r| self.spans.get(r)) else { return "" };
-        if b == ESCAPED {
-            return self.escaped.get(a as usize).map_or("", String::as_str);
+/// [`for_each_record`] of a piece with no quote: every separator ends a field and every line
+/// end a record, found eight bytes at a time.
+fn plain_records(
+    text: &[u8],
+    records: usize,
+    sep: u8,
+    slot: &[Option<usize>],
+    fields: &mut [Field],
+    mut record: impl FnMut(&[Field], RecordShape),
+) -> Result<(), Changed> {
+    let len = text.len();
+    let mut done = 0usize;
+    let (mut col, mut field_start) = (0usize, 0usize);
+    fields.fill(Field::default());
+    // Each separator or line end at `pos` ends the field that started at `field_start`.
+    let mut at = |pos: usize, fields: &mut [Field], done: &mut usize, col: &mut usize, field_start: &mut usize| {
+        if *done >= records {
+            // More text than the first pass counted: the caller reports the change.
+            *field_start = (*field_start).min(pos);
+            return;
         }
-        self.text.get(self.base + a as usize..self.base + b as usize).unwrap_or("")
+        let line_end = pos < len && text[pos] == b'\n';
+        if let Some(Some(s)) = slot.get(*col) {
+            // A `\r` before a separator is dropped too, as the record parser does.
+            fields[*s] = Field { start: *field_start, end: trim_cr(text, *field_start, pos), escaped: false };
+        }
+        *col += 1;
+        *field_start = pos + 1;
+        if line_end || pos >= len {
+            record(fields, RecordShape { fields: *col, unclosed: false });
+            *done += 1;
+            *col = 0;
+            fields.fill(Field::default());
+        }
+    };
+    let mut base = 0usize;
+    for chunk in text.chunks_exact(8) {
+        if done >= records {
+            break;
+        }
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let mut hits = bytes_equal(word, sep) | bytes_equal(word, b'\n');
+        while hits != 0 {
+            let pos = base + (hits.trailing_zeros() / 8) as usize;
+            at(pos, fields, &mut done, &mut col, &mut field_start);
+            hits &= hits - 1;
+        }
+        base += 8;
     }
+    while base < len && done < records {
+        if text[base] == sep || text[base] == b'\n' {
+            at(base, fields, &mut done, &mut col, &mut field_start);
+        }
+        base += 1;
+    }
+    if done < records && (col > 0 || field_start < len) {
+        // The last record of the text, without a line end.
+        at(len, fields, &mut done, &mut col, &mut field_start);
+    }
+    if done == records && field_start.min(len) == len { Ok(()) } else { Err(Changed) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(text: &str, piece: usize) -> (Vec<String>, Vec<Vec<String>>, SplitNotes) {
-        let (names, body) = header(text, b',');
-        let s = Split::with_piece_bytes(text, names.clone(), body, b',', None, piece);
-        let rows: Vec<Vec<String>> = (0..s.rows()).map(|r| (0..names.len()).map(|c| s.get(r, c).to_string()).collect()).collect();
-        // Read piece by piece, each column's cells are the same.
-        let starts = s.piece_starts();
-        for (k, &first) in starts.iter().enumerate() {
-            let end = starts.get(k + 1).copied().unwrap_or(s.rows());
-            if end == first {
-                continue; // a piece with no record (a cut inside a quoted line break)
+    /// Every record of `text` as strings, through `plan` with pieces of `piece` bytes and
+    /// `for_each_record` on each piece; plus each record's shape.
+    /// The header, the records' fields and the records' shapes (fields, unclosed quote).
+    type Split = (Vec<String>, Vec<Vec<String>>, Vec<(usize, bool)>);
+
+    fn split(text: &str, piece: usize) -> Split {
+        let src = Bytes::Memory(text.as_bytes());
+        let w = src.window(0, text.len(), Vec::new()).unwrap();
+        let (names, body) = header(&w, b',').unwrap();
+        let slot: Vec<Option<usize>> = (0..names.len()).map(Some).collect();
+        let mut rows = Vec::new();
+        let mut shapes = Vec::new();
+        for parallel in [false, true] {
+            rows.clear();
+            shapes.clear();
+            let pieces = plan(&src, body, b',', piece, parallel).unwrap();
+            let mut expect = body;
+            for p in &pieces {
+                assert_eq!(p.start, expect, "pieces follow each other");
+                expect = p.end;
+                let bytes = &text.as_bytes()[p.start..p.end];
+                for_each_record(bytes, p.records, p.quoted, b',', &slot, names.len(), |fields, shape| {
+                    rows.push(fields.iter().map(|f| f.text(bytes)).collect::<Vec<_>>());
+                    shapes.push((shape.fields, shape.unclosed));
+                })
+                .unwrap();
             }
-            for c in 0..names.len() + 1 {
-                let column = s.column_at(first, c);
-                for r in first..end {
-                    assert_eq!(column.get(r), s.get(r, c), "row {r} column {c}, pieces of {piece} bytes");
-                }
-                assert_eq!(column.get(end), "", "a row past the piece");
-            }
+            assert!(pieces.is_empty() || expect == text.len(), "the pieces cover the body");
         }
-        (names, rows, s.notes())
+        (names, rows, shapes)
     }
 
     #[test]
     fn quotes_line_breaks_crlf_and_empty_lines() {
         let text = "a,b,c\r\n1,\"x,y\",3\r\n\r\n\"multi\nline\",\"say \"\"hi\"\"\",\n4,5\n6,7,8,9\n";
         for piece in [1, 2, 3, 5, 7, 11, 1000] {
-            let (names, rows, notes) = split(text, piece);
+            let (names, rows, shapes) = split(text, piece);
             assert_eq!(names, ["a", "b", "c"]);
             assert_eq!(
                 rows,
@@ -388,21 +501,113 @@ mod tests {
                 ],
                 "pieces of {piece} bytes"
             );
-            assert_eq!(notes, SplitNotes { long_rows: vec![(4, 4)], unterminated: None });
+            assert_eq!(shapes.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 1, 3, 2, 4]);
+        }
+    }
+
+    #[test]
+    fn a_last_line_without_line_end_is_a_record() {
+        for piece in [1, 4, 1000] {
+            let (_, rows, _) = split("a,b\n1,2\n3,4", piece);
+            assert_eq!(rows, [vec!["1", "2"], vec!["3", "4"]], "pieces of {piece} bytes");
+            let (_, rows, _) = split("a,b\n1,2\n\n", piece);
+            assert_eq!(rows, [vec!["1", "2"], vec!["", ""]], "pieces of {piece} bytes");
         }
     }
 
     #[test]
     fn an_unclosed_quote_is_noted() {
-        let (_, rows, notes) = split("a,b\n1,2\n3,\"open\n4,5\n", 4);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1], ["3", "open\n4,5\n"]);
-        assert_eq!(notes.unterminated, Some(1));
+        for piece in [1, 4, 1000] {
+            let (_, rows, shapes) = split("a,b\n1,2\n3,\"open\n4,5\n", piece);
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows[1], ["3", "open\n4,5\n"]);
+            assert_eq!(shapes[1], (2, true));
+        }
     }
 
     #[test]
     fn text_after_a_closing_quote_stays_with_its_quotes() {
         let (_, rows, _) = split("a,b\n\"x\"y,2\nq\"r,3", 1000);
         assert_eq!(rows, [vec!["\"x\"y", "2"], vec!["q\"r", "3"]]);
+    }
+
+    /// Lines longer than a piece, quoted line breaks across many cuts, and a header that
+    /// needs more than the first read.
+    #[test]
+    fn long_lines_and_long_quoted_fields_cross_any_number_of_cuts() {
+        let long = "x".repeat(10_000);
+        let quoted = format!("\"{}\"", "line\n".repeat(3000));
+        let text = format!("{long},b\n1,{quoted}\n2,{long}\n3,\"\"\"\"\n");
+        for piece in [1, 100, 4096, 5000, 1 << 20] {
+            let (names, rows, _) = split(&text, piece);
+            assert_eq!(names, [long.as_str(), "b"]);
+            assert_eq!(rows.len(), 3, "pieces of {piece} bytes");
+            assert_eq!(rows[0][1], "line\n".repeat(3000));
+            assert_eq!(rows[1], ["2", long.as_str()]);
+            assert_eq!(rows[2], ["3", "\""]);
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_in_pieces_as_memory_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut text = String::from("id,note\n");
+        for i in 0..5000 {
+            text.push_str(&format!("{i},\"n{i}\n\"\"q\"\"\"\n"));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let src = Bytes::File { file: &file, len: text.len() };
+        let mem = Bytes::Memory(text.as_bytes());
+        for piece in [7, 1000, 1 << 20] {
+            let a = plan(&src, 8, b',', piece, true).unwrap();
+            let b = plan(&mem, 8, b',', piece, true).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a.iter().map(|p| p.records).sum::<usize>(), 5000);
+            let w = src.window(a[0].start, a[0].end, Vec::new()).unwrap();
+            assert_eq!(w.bytes(), &text.as_bytes()[a[0].start..a[0].end]);
+        }
+    }
+
+    #[test]
+    fn a_piece_that_does_not_end_where_counted_is_a_change() {
+        let slot = [Some(0), Some(1)];
+        for quoted in [false, true] {
+            assert_eq!(for_each_record(b"1,2\n3,4\n", 1, quoted, b',', &slot, 2, |_, _| {}), Err(Changed));
+            assert_eq!(for_each_record(b"1,2\n", 2, quoted, b',', &slot, 2, |_, _| {}), Err(Changed));
+            assert_eq!(for_each_record(b"1,2\n3,4\n", 2, quoted, b',', &slot, 2, |_, _| {}), Ok(()));
+            assert_eq!(for_each_record(b"1,2\n3,4", 2, quoted, b',', &slot, 2, |_, _| {}), Ok(()));
+        }
+    }
+
+    /// Without quotes, the word-at-a-time splitter finds the fields the record parser finds,
+    /// for every line shape (empty lines and fields, CRLF, long and short records, bytes of
+    /// every value around the separators) and every alignment.
+    #[test]
+    fn the_plain_splitter_splits_as_the_record_parser_does() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let alphabet: &[u8] = b"ab,,\n\r\x00\x7f\x80\xff9 \t";
+        for case in 0..3000 {
+            let len = (next() % 90) as usize;
+            let text: Vec<u8> = (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect();
+            let records = {
+                let n = text.iter().filter(|&&c| c == b'\n').count();
+                if text.last().is_some_and(|&c| c != b'\n') { n + 1 } else { n }
+            };
+            let slot = [Some(0), None, Some(1), Some(2)];
+            let collect = |quoted: bool| {
+                let mut out = Vec::new();
+                let r = for_each_record(&text, records, quoted, b',', &slot, 3, |f, shape| out.push((f.to_vec(), shape.fields)));
+                (r, out)
+            };
+            assert_eq!(collect(false), collect(true), "case {case}: {:?}", String::from_utf8_lossy(&text));
+        }
     }
 }

@@ -18,7 +18,7 @@ use geo::{
 use crate::crs::Crs;
 use crate::error::{CoreError, Result};
 use crate::fields::{GridField, resolve};
-use crate::load::text::{read_file, to_utf8};
+use crate::load::text::{read_file, to_utf8, trim};
 use crate::model::{Grid, GridLayer, GridParents};
 use crate::report::LoadReport;
 
@@ -31,11 +31,14 @@ pub struct GridOptions {
     pub fields: BTreeMap<GridField, String>,
 }
 
+/// A feature's properties as text, by name.
+type Props = BTreeMap<String, String>;
+
 /// A feature as read, before checks: its number, properties as text, and rings.
 struct RawFeature {
     number: usize,
-    props: HashMap<String, String>,
-    geometry: std::result::Result<Vec<Vec<Vec<[f64; 2]>>>, String>,
+    props: Props,
+    geometry: std::result::Result<Rings, String>,
 }
 
 /// Loads a grid layer (`.geojson`/`.json` or `.shp`).
@@ -43,17 +46,22 @@ pub fn load_grids(path: &Path, opts: &GridOptions) -> Result<(GridLayer, LoadRep
     let _span = tracing::info_span!("load_grids", path = %path.display()).entered();
     let started = std::time::Instant::now();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let (bytes, text);
     let (features, keys, format, encoding) = match ext.as_str() {
         "geojson" | "json" => {
-            let (f, k, e) = read_geojson(path)?;
-            (f, k, "GeoJSON", e)
+            bytes = read_file(path)?;
+            let enc;
+            (text, enc) = to_utf8(path, &bytes)?;
+            let (f, k) = read_geojson(path, &text)?;
+            (f, k, "GeoJSON", enc.label().to_string())
         }
         "shp" => {
             let (f, k, e) = read_shapefile(path)?;
-            (f, k, "Shapefile", e)
+            (f.into_iter().map(Pending::Read).collect(), k, "Shapefile", e)
         }
         _ => return Err(CoreError::UnsupportedFormat { path: path.to_path_buf(), expected: ".geojson, .json or .shp" }),
     };
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "grid features read");
     let mut report = LoadReport::new(path, "grids", format);
     report.encoding = Some(encoding);
     report.crs = opts.crs;
@@ -71,16 +79,45 @@ pub fn load_grids(path: &Path, opts: &GridOptions) -> Result<(GridLayer, LoadRep
     for (f, i) in &mapping {
         report.columns.insert(f.key().to_string(), keys[*i].clone());
     }
-    let get = |props: &HashMap<String, String>, f: GridField| -> String {
-        mapping.get(&f).and_then(|i| props.get(&keys[*i])).map(|s| s.trim().to_string()).unwrap_or_default()
-    };
+    // The properties that matter: (field, property name).
+    let wanted: Vec<(usize, &str)> = mapping.iter().map(|(f, &i)| (*f as usize, keys[i].as_str())).collect();
 
-    let mut grids = Vec::with_capacity(features.len());
-    let mut parents = Vec::with_capacity(features.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for feat in features {
-        let n = feat.number;
-        let code = get(&feat.props, GridField::Code);
+    // Each feature read and checked on its own, on all cores; then, in feature order, the
+    // duplicate codes and the report (a duplicate's own warnings are not reported, as it is
+    // not read).
+    let finish = |n: usize, fields: &Fields<'_>, geometry: std::result::Result<Rings, String>| -> (usize, String, Checked) {
+        let get = |f: GridField| -> String { fields[f as usize].as_deref().map(|s| trim(s).to_string()).unwrap_or_default() };
+        let code = get(GridField::Code);
+        let mut notes = Notes::default();
+        let result = if code.is_empty() {
+            Err((String::new(), String::new()))
+        } else {
+            check_feature(n, geometry, &code, &get, opts, &mut notes)
+        };
+        (n, code, Checked { notes, result })
+    };
+    let check = |feature: Pending<'_>| -> (usize, String, Checked) {
+        match feature {
+            Pending::Read(f) => finish(f.number, &fields_of(&f.props, &wanted), f.geometry),
+            Pending::Json { number, text } => match typed_feature(&text, &wanted) {
+                Some((fields, rings)) => finish(number, &fields, Ok(rings)),
+                None => {
+                    let (f, _) = value_feature(number, &text);
+                    finish(number, &fields_of(&f.props, &wanted), f.geometry)
+                }
+            },
+        }
+    };
+    let checked: Vec<(usize, String, Checked)> = if features.len() < 64 {
+        features.into_iter().map(check).collect()
+    } else {
+        use rayon::prelude::*;
+        features.into_par_iter().with_min_len(16).map(check).collect()
+    };
+    let mut grids = Vec::with_capacity(checked.len());
+    let mut parents = Vec::with_capacity(checked.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(checked.len());
+    for (n, code, checked) in checked {
         if code.is_empty() {
             report.reject(n, "no grid code", || format!("property '{}' is empty", report_col(&mapping, &keys, GridField::Code)));
             continue;
@@ -90,69 +127,100 @@ pub fn load_grids(path: &Path, opts: &GridOptions) -> Result<(GridLayer, LoadRep
             report.reject(n, "duplicate grid code", || format!("'{code}' (first at feature {first})"));
             continue;
         }
-        let rings = match feat.geometry {
-            Ok(r) => r,
-            Err(reason) => {
-                report.reject(n, &reason, || format!("grid '{code}'"));
-                continue;
-            }
-        };
-        let geometry = match build_geometry(rings, opts.crs, n, &code, &mut report) {
-            Ok(g) => g,
-            Err(reason) => {
-                report.reject(n, &reason, || format!("grid '{code}'"));
-                continue;
-            }
-        };
-        let Some(bbox) = geometry.bounding_rect() else {
-            report.reject(n, "empty geometry", || format!("grid '{code}'"));
-            continue;
-        };
-        if let Some(why) = self_intersection(&geometry) {
-            report.warn(n, "self-intersecting geometry kept (points inside are assigned by the even-odd rule)", || {
-                format!("grid '{code}': {why}")
-            });
+        for (kind, detail) in checked.notes.warnings {
+            report.warn(n, &kind, || detail);
         }
-        let area_km2 = geometry.chamberlain_duquette_unsigned_area() / 1e6;
-        let name = get(&feat.props, GridField::Name);
-        let households_text = get(&feat.props, GridField::Households);
-        let households = if households_text.is_empty() {
-            None
-        } else {
-            match households_text.parse::<f64>() {
-                Ok(v) if v >= 0.0 && v.fract() == 0.0 => Some(v as u64),
-                _ => {
-                    report.warn(n, "households not a whole number (ignored)", || format!("'{households_text}'"));
-                    None
-                }
+        match checked.result {
+            Err((reason, detail)) => report.reject(n, &reason, || detail),
+            Ok((grid, p)) => {
+                seen.insert(code, n);
+                grids.push(grid);
+                parents.push(p);
             }
-        };
-        let opt = |s: String| (!s.is_empty()).then_some(s);
-        seen.insert(code.clone(), n);
-        parents.push(GridParents {
-            community: (get(&feat.props, GridField::CommunityCode), get(&feat.props, GridField::Community)),
-            street: (get(&feat.props, GridField::StreetCode), get(&feat.props, GridField::Street)),
-            district: (get(&feat.props, GridField::DistrictCode), get(&feat.props, GridField::District)),
-            city: (get(&feat.props, GridField::CityCode), get(&feat.props, GridField::City)),
-        });
-        grids.push(Grid {
-            name: if name.is_empty() { code.clone() } else { name },
-            code,
-            geometry,
-            bbox,
-            area_km2,
-            households,
-            worker: opt(get(&feat.props, GridField::Worker)),
-            phone: opt(get(&feat.props, GridField::Phone)),
-            feature: n,
-        });
+        }
     }
     report.loaded = grids.len();
     if grids.is_empty() {
         return Err(CoreError::NoGrids { path: path.to_path_buf(), read: report.read });
     }
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "grid features checked");
+    let layer = GridLayer::build(grids, parents);
     tracing::info!(loaded = report.loaded, rejected = report.rejected, seconds = started.elapsed().as_secs_f64(), "grids loaded");
-    Ok((GridLayer::build(grids, parents), report))
+    Ok((layer, report))
+}
+
+/// What a feature's checks found: its warnings in order, and the grid or why not.
+struct Checked {
+    notes: Notes,
+    result: std::result::Result<(Grid, GridParents), (String, String)>,
+}
+
+/// Warnings of one feature, in the order they were found.
+#[derive(Default)]
+struct Notes {
+    warnings: Vec<(String, String)>,
+}
+
+impl Notes {
+    fn warn(&mut self, kind: &str, detail: impl FnOnce() -> String) {
+        self.warnings.push((kind.to_string(), detail()));
+    }
+}
+
+/// The checks of one feature with a code: geometry, households; the grid with its parents, or
+/// the reason it is rejected (with the detail the report shows).
+fn check_feature(
+    n: usize,
+    geometry: std::result::Result<Rings, String>,
+    code: &str,
+    get: &dyn Fn(GridField) -> String,
+    opts: &GridOptions,
+    notes: &mut Notes,
+) -> std::result::Result<(Grid, GridParents), (String, String)> {
+    let reject = |reason: String| (reason, format!("grid '{code}'"));
+    let rings = geometry.map_err(reject)?;
+    let geometry = build_geometry(rings, opts.crs, code, notes).map_err(reject)?;
+    let Some(bbox) = geometry.bounding_rect() else {
+        return Err(reject("empty geometry".into()));
+    };
+    if let Some(why) = self_intersection(&geometry) {
+        notes.warn("self-intersecting geometry kept (points inside are assigned by the even-odd rule)", || {
+            format!("grid '{code}': {why}")
+        });
+    }
+    let area_km2 = geometry.chamberlain_duquette_unsigned_area() / 1e6;
+    let name = get(GridField::Name);
+    let households_text = get(GridField::Households);
+    let households = if households_text.is_empty() {
+        None
+    } else {
+        match households_text.parse::<f64>() {
+            Ok(v) if v >= 0.0 && v.fract() == 0.0 => Some(v as u64),
+            _ => {
+                notes.warn("households not a whole number (ignored)", || format!("'{households_text}'"));
+                None
+            }
+        }
+    };
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    let parents = GridParents {
+        community: (get(GridField::CommunityCode), get(GridField::Community)),
+        street: (get(GridField::StreetCode), get(GridField::Street)),
+        district: (get(GridField::DistrictCode), get(GridField::District)),
+        city: (get(GridField::CityCode), get(GridField::City)),
+    };
+    let grid = Grid {
+        name: if name.is_empty() { code.to_string() } else { name },
+        code: code.to_string(),
+        geometry,
+        bbox,
+        area_km2,
+        households,
+        worker: opt(get(GridField::Worker)),
+        phone: opt(get(GridField::Phone)),
+        feature: n,
+    };
+    Ok((grid, parents))
 }
 
 fn report_col(mapping: &BTreeMap<GridField, usize>, keys: &[String], f: GridField) -> String {
@@ -163,23 +231,22 @@ fn report_col(mapping: &BTreeMap<GridField, usize>, keys: &[String], f: GridFiel
 fn build_geometry(
     polys: Vec<Vec<Vec<[f64; 2]>>>,
     crs: Crs,
-    n: usize,
     code: &str,
-    report: &mut LoadReport,
+    notes: &mut Notes,
 ) -> std::result::Result<MultiPolygon<f64>, String> {
     let mut out = Vec::with_capacity(polys.len());
     for rings in polys {
         let mut rings = rings.into_iter();
         let Some(exterior) = rings.next() else { continue };
-        let exterior = ring(exterior, crs, n, code, report)?;
+        let exterior = ring(exterior, crs, code, notes)?;
         let Some(exterior) = exterior else {
             return Err("degenerate exterior ring (fewer than 3 distinct points)".into());
         };
         let mut holes = Vec::new();
         for r in rings {
-            match ring(r, crs, n, code, report)? {
+            match ring(r, crs, code, notes)? {
                 Some(h) => holes.push(h),
-                None => report.warn(n, "degenerate hole dropped", || format!("grid '{code}'")),
+                None => notes.warn("degenerate hole dropped", || format!("grid '{code}'")),
             }
         }
         out.push(Polygon::new(exterior, holes));
@@ -190,13 +257,7 @@ fn build_geometry(
     Ok(MultiPolygon::new(out))
 }
 
-fn ring(
-    pts: Vec<[f64; 2]>,
-    crs: Crs,
-    n: usize,
-    code: &str,
-    report: &mut LoadReport,
-) -> std::result::Result<Option<LineString<f64>>, String> {
+fn ring(pts: Vec<[f64; 2]>, crs: Crs, code: &str, notes: &mut Notes) -> std::result::Result<Option<LineString<f64>>, String> {
     let mut coords: Vec<Coord<f64>> = Vec::with_capacity(pts.len() + 1);
     for [x, y] in pts {
         if !x.is_finite() || !y.is_finite() {
@@ -210,7 +271,7 @@ fn ring(
     }
     coords.dedup();
     if coords.len() >= 2 && coords.first() != coords.last() {
-        report.warn(n, "unclosed ring closed", || format!("grid '{code}'"));
+        notes.warn("unclosed ring closed", || format!("grid '{code}'"));
         coords.push(coords[0]);
     }
     // A ring needs three distinct points plus the closing one.
@@ -288,34 +349,47 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// Reads the features of a GeoJSON file one by one, so that a bad feature does not sink the file.
-/// The file is scanned once for where each feature's text lies; the features are then parsed on
-/// all cores (a whole-file tree of values took most of a 10,000-grid layer's load time).
-fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
+/// Polygons, each a list of rings (the exterior first), each a list of lon/lat.
+type Rings = Vec<Vec<Vec<[f64; 2]>>>;
+
+/// A feature waiting for its checks: read in full (a shapefile record, or a GeoJSON feature of
+/// an unusual shape), or a GeoJSON feature's text, read once it is known which properties
+/// matter (most of a feature's properties are never used, and reading them all cost an
+/// allocation each).
+enum Pending<'t> {
+    Read(RawFeature),
+    Json { number: usize, text: Cow<'t, str> },
+}
+
+/// The properties that matter, by field (`fields[GridField::Code as usize]`).
+type Fields<'a> = [Option<Cow<'a, str>>; GRID_FIELDS];
+const GRID_FIELDS: usize = GridField::ALL.len();
+
+/// Locates the features of a GeoJSON text and the names of their properties in order of first
+/// appearance (each feature's in name order), so that a bad feature does not sink the file.
+/// The text is scanned once for where each feature lies; the features' names are then read on
+/// all cores.
+fn read_geojson<'t>(path: &Path, text: &'t str) -> Result<(Vec<Pending<'t>>, Vec<String>)> {
     use rayon::prelude::*;
     use serde_json::value::RawValue;
-    let bytes = read_file(path)?;
-    let (text, enc) = to_utf8(path, &bytes)?;
     let gj_err = |message: String| CoreError::GeoJson { path: path.to_path_buf(), message };
-    /// The two members that matter at the top, left unparsed.
+    /// The two members that matter at the top, the features left unparsed (one scan).
     #[derive(serde::Deserialize)]
     struct Root<'a> {
         #[serde(rename = "type", borrow, default)]
         kind: Option<&'a RawValue>,
         #[serde(borrow, default)]
-        features: Option<&'a RawValue>,
+        features: Option<Vec<&'a RawValue>>,
     }
-    let features: Vec<Cow<'_, str>> = match serde_json::from_str::<Root>(&text) {
+    let features: Vec<Cow<'t, str>> = match serde_json::from_str::<Root>(text) {
         Ok(root) => {
             let kind = root.kind.and_then(|k| serde_json::from_str::<serde_json::Value>(k.get()).ok());
             match kind.as_ref().and_then(|t| t.as_str()) {
-                Some("FeatureCollection") => {
-                    match root.features.and_then(|f| serde_json::from_str::<Vec<&RawValue>>(f.get()).ok()) {
-                        Some(a) => a.into_iter().map(|f| Cow::Borrowed(f.get())).collect(),
-                        None => return Err(gj_err("FeatureCollection without a 'features' array".into())),
-                    }
-                }
-                Some("Feature") => vec![Cow::Borrowed(text.as_ref())],
+                Some("FeatureCollection") => match root.features {
+                    Some(a) => a.into_iter().map(|f| Cow::Borrowed(f.get())).collect(),
+                    None => return Err(gj_err("FeatureCollection without a 'features' array".into())),
+                },
+                Some("Feature") => vec![Cow::Borrowed(text)],
                 Some(other) => return Err(gj_err(format!("expected a FeatureCollection, found '{other}'"))),
                 None => return Err(gj_err("no 'type' member: not GeoJSON".into())),
             }
@@ -323,7 +397,7 @@ fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
         // Not an object with those members once each (valid JSON of another shape, a member
         // given twice, or not JSON): the whole tree, where a repeated member's last value counts.
         Err(_) => {
-            let mut root: serde_json::Value = serde_json::from_str(&text).map_err(|e| gj_err(e.to_string()))?;
+            let mut root: serde_json::Value = serde_json::from_str(text).map_err(|e| gj_err(e.to_string()))?;
             match root.get("type").and_then(|t| t.as_str()) {
                 Some("FeatureCollection") => match root.get_mut("features").map(serde_json::Value::take) {
                     Some(serde_json::Value::Array(a)) => a.iter().map(|f| Cow::Owned(f.to_string())).collect(),
@@ -335,44 +409,245 @@ fn read_geojson(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)> {
             }
         }
     };
-    // Each feature: its properties as text, the order their names came in, its rings.
-    let parse = |(i, raw): (usize, &Cow<'_, str>)| -> (RawFeature, Vec<String>) {
-        // Valid JSON already (the scan checked it); a failure would only leave the feature empty.
-        let f: serde_json::Value = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
-        let mut props = HashMap::new();
-        let mut names = Vec::new();
-        if let Some(serde_json::Value::Object(p)) = f.get("properties") {
-            for (k, v) in p {
-                names.push(k.clone());
-                props.insert(k.clone(), json_text(v));
+    // Each feature's property names (borrowed from the text); a feature the quick reading
+    // does not take is read in full here.
+    fn names_of<'f>((i, raw): (usize, &'f Cow<'_, str>)) -> (Vec<Cow<'f, str>>, Option<RawFeature>) {
+        match property_names(raw) {
+            Some(names) => (names, None),
+            None => {
+                let (f, names) = value_feature(i + 1, raw);
+                (names.into_iter().map(Cow::Owned).collect(), Some(f))
             }
         }
-        // A top-level id is a usual place for the code too.
-        if let Some(id) = f.get("id") {
-            props.entry("id".to_string()).or_insert_with(|| json_text(id));
-            names.push("id".to_string());
-        }
-        let geometry = geojson_rings(f.get("geometry"));
-        (RawFeature { number: i + 1, props, geometry }, names)
-    };
-    let parsed: Vec<(RawFeature, Vec<String>)> = if features.len() < 64 {
-        features.iter().enumerate().map(parse).collect()
+    }
+    let named: Vec<(Vec<Cow<'_, str>>, Option<RawFeature>)> = if features.len() < 64 {
+        features.iter().enumerate().map(names_of).collect()
     } else {
-        features.par_iter().enumerate().with_min_len(32).map(parse).collect()
+        features.par_iter().enumerate().with_min_len(32).map(names_of).collect()
     };
     let mut keys: Vec<String> = Vec::new();
-    let mut key_seen: HashMap<String, ()> = HashMap::new();
-    let mut out = Vec::with_capacity(parsed.len());
-    for (feature, names) in parsed {
+    let mut key_seen: HashMap<&str, ()> = HashMap::new();
+    let mut last: Option<&[Cow<'_, str>]> = None;
+    for (names, _) in &named {
+        // Most features have the names of the one before.
+        if last == Some(names.as_slice()) {
+            continue;
+        }
         for k in names {
-            if !key_seen.contains_key(&k) {
-                key_seen.insert(k.clone(), ());
-                keys.push(k);
+            if !key_seen.contains_key(k.as_ref()) {
+                key_seen.insert(k.as_ref(), ());
+                keys.push(k.to_string());
             }
         }
-        out.push(feature);
+        last = Some(names.as_slice());
     }
-    Ok((out, keys, enc.label().to_string()))
+    let read: Vec<Option<RawFeature>> = named.into_iter().map(|(_, f)| f).collect();
+    let pending = features
+        .into_iter()
+        .zip(read)
+        .enumerate()
+        .map(|(i, (text, read))| match read {
+            Some(f) => Pending::Read(f),
+            None => Pending::Json { number: i + 1, text },
+        })
+        .collect();
+    Ok((pending, keys))
+}
+
+/// A feature read as a tree of values, the general way (and its property names in order).
+fn value_feature(number: usize, raw: &str) -> (RawFeature, Vec<String>) {
+    // Valid JSON already (the scan checked it); a failure would only leave the feature empty.
+    let f: serde_json::Value = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+    let mut props = Props::new();
+    let mut names = Vec::new();
+    if let Some(serde_json::Value::Object(p)) = f.get("properties") {
+        for (k, v) in p {
+            names.push(k.clone());
+            props.insert(k.clone(), json_text(v));
+        }
+    }
+    // A top-level id is a usual place for the code too.
+    if let Some(id) = f.get("id") {
+        props.entry("id".to_string()).or_insert_with(|| json_text(id));
+        names.push("id".to_string());
+    }
+    let geometry = geojson_rings(f.get("geometry"));
+    (RawFeature { number, props, geometry }, names)
+}
+
+/// The properties that matter of a feature read in full.
+fn fields_of(props: &Props, wanted: &[(usize, &str)]) -> Fields<'static> {
+    let mut fields: Fields<'static> = Default::default();
+    for &(f, key) in wanted {
+        fields[f] = props.get(key).map(|v| Cow::Owned(v.clone()));
+    }
+    fields
+}
+
+/// A member that may be given as `null`: `Member(None)` only when the member is absent.
+#[derive(Default)]
+struct Member<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        <&serde_json::value::RawValue>::deserialize(d).map(|v| Member(Some(v)))
+    }
+}
+
+/// A position's first two numbers (a third, the height, and any more are skipped).
+struct Position([f64; 2]);
+
+impl<'de> serde::Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Position;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a position")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Position, A::Error> {
+                let missing = || serde::de::Error::custom("position with fewer than 2 numbers");
+                let x: f64 = seq.next_element()?.ok_or_else(missing)?;
+                let y: f64 = seq.next_element()?.ok_or_else(missing)?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Position([x, y]))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A property's value as text: a string as it is (borrowed when it has no escapes), null
+/// empty, anything else as JSON (as [`json_text`] gives it).
+fn raw_text(v: &serde_json::value::RawValue) -> Option<Cow<'_, str>> {
+    let t = v.get();
+    if t.starts_with('"') {
+        match serde_json::from_str::<&str>(t) {
+            Ok(s) => Some(Cow::Borrowed(s)),
+            Err(_) => serde_json::from_str::<String>(t).ok().map(Cow::Owned),
+        }
+    } else {
+        serde_json::from_str::<serde_json::Value>(t).ok().map(|v| Cow::Owned(json_text(&v)))
+    }
+}
+
+/// The members of a feature that matter, unparsed: its properties' names and raw values in
+/// the order written, its geometry and its id. `None` when the feature is not an object of
+/// those members given once each (the general reading then takes it: there the last counts).
+struct FeatureParts<'a> {
+    props: Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>,
+    geometry: Member<'a>,
+    id: Member<'a>,
+}
+
+fn feature_parts(raw: &str) -> Option<FeatureParts<'_>> {
+    #[derive(serde::Deserialize)]
+    struct Feature<'a> {
+        #[serde(borrow, default)]
+        properties: Option<PropEntries<'a>>,
+        #[serde(borrow, default)]
+        geometry: Member<'a>,
+        #[serde(borrow, default)]
+        id: Member<'a>,
+    }
+    let f: Feature<'_> = serde_json::from_str(raw).ok()?;
+    Some(FeatureParts { props: f.properties.map(|p| p.0).unwrap_or_default(), geometry: f.geometry, id: f.id })
+}
+
+/// A property name, borrowed from the text when it has no escapes.
+#[derive(serde::Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A properties object's entries in the order written.
+struct PropEntries<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for PropEntries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PropEntries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of properties")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<PropEntries<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(k)) = map.next_key()? {
+                    out.push((k, map.next_value()?));
+                }
+                Ok(PropEntries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The property names of a feature as [`value_feature`] gives them (in name order, one each,
+/// then `id` when the feature has a top-level id), borrowed from its text; `None` when the
+/// feature needs the general reading.
+fn property_names(raw: &str) -> Option<Vec<Cow<'_, str>>> {
+    let parts = feature_parts(raw)?;
+    let mut names: Vec<Cow<'_, str>> = parts.props.into_iter().map(|(k, _)| k).collect();
+    // A name given twice counts once, as in a tree of values.
+    names.sort_unstable();
+    names.dedup();
+    if parts.id.0.is_some() {
+        names.push(Cow::Borrowed("id"));
+    }
+    Some(names)
+}
+
+/// The properties that matter and the rings of a usual feature (a Polygon or MultiPolygon),
+/// read straight from its text, the property values borrowed where they have no escapes.
+/// `None` for anything else (a member given twice, another geometry, a malformed one…): the
+/// general reading then decides, with its own messages, so the result is always the same.
+fn typed_feature<'a>(raw: &'a str, wanted: &[(usize, &str)]) -> Option<(Fields<'a>, Rings)> {
+    use serde_json::value::RawValue;
+    let mut fields: Fields<'a> = Default::default();
+    let parts = feature_parts(raw)?;
+    let mut id_in_properties = false;
+    for (k, v) in parts.props {
+        id_in_properties |= k == "id";
+        // A name given twice: the last value counts.
+        if let Some(&(f, _)) = wanted.iter().find(|(_, key)| *key == k) {
+            fields[f] = Some(raw_text(v)?);
+        }
+    }
+    if !id_in_properties
+        && let Some(id) = parts.id.0
+        && let Some(&(f, _)) = wanted.iter().find(|(_, key)| *key == "id")
+    {
+        fields[f] = Some(raw_text(id)?);
+    }
+    let geometry = parts.geometry;
+    #[derive(serde::Deserialize)]
+    struct Geometry<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(borrow)]
+        coordinates: &'a RawValue,
+        #[serde(default)]
+        bbox: Option<serde::de::IgnoredAny>,
+    }
+    let g: Geometry<'_> = serde_json::from_str(geometry.0?.get()).ok()?;
+    if g.bbox.is_some() {
+        return None;
+    }
+    let pts = |ring: Vec<Position>| ring.into_iter().map(|p| p.0).collect::<Vec<[f64; 2]>>();
+    let rings: Rings = match g.kind.as_ref() {
+        "Polygon" => {
+            let rings: Vec<Vec<Position>> = serde_json::from_str(g.coordinates.get()).ok()?;
+            vec![rings.into_iter().map(pts).collect()]
+        }
+        "MultiPolygon" => {
+            let polys: Vec<Vec<Vec<Position>>> = serde_json::from_str(g.coordinates.get()).ok()?;
+            polys.into_iter().filter(|p| !p.is_empty()).map(|p| p.into_iter().map(pts).collect()).collect()
+        }
+        _ => return None,
+    };
+    if rings.is_empty() || rings[0].is_empty() {
+        return None;
+    }
+    Some((fields, rings))
 }
 
 fn geojson_rings(g: Option<&serde_json::Value>) -> std::result::Result<Vec<Vec<Vec<[f64; 2]>>>, String> {
@@ -449,11 +724,11 @@ fn read_shapefile(path: &Path) -> Result<(Vec<RawFeature>, Vec<String>, String)>
         let (shape, record) = match item {
             Ok(x) => x,
             Err(e) => {
-                out.push(RawFeature { number, props: HashMap::new(), geometry: Err(format!("unreadable record: {e}")) });
+                out.push(RawFeature { number, props: Props::new(), geometry: Err(format!("unreadable record: {e}")) });
                 continue;
             }
         };
-        let mut props = HashMap::new();
+        let mut props = Props::new();
         for (k, v) in record.into_iter() {
             props.insert(k, dbf_text(&v));
         }
@@ -531,12 +806,39 @@ mod tests {
     fn read(dir: &Path, name: &str, text: &str) -> std::result::Result<(Vec<String>, Vec<String>), String> {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
-        let (features, keys, _) = read_geojson(&path).map_err(|e| e.to_string())?;
+        let (features, keys) = read_geojson(&path, text).map_err(|e| e.to_string())?;
+        // Every property, read the quick way where it applies and the general way where not.
+        let wanted: Vec<(usize, &str)> = keys.iter().enumerate().map(|(i, k)| (i, k.as_str())).collect();
+        assert!(keys.len() <= GRID_FIELDS);
         let shown = features
             .iter()
             .map(|f| {
-                let props: BTreeMap<_, _> = f.props.iter().collect();
-                format!("{} {props:?} {:?}", f.number, f.geometry.as_ref().map(|g| g.len()))
+                let (number, fields, geometry) = match f {
+                    Pending::Read(f) => {
+                        (f.number, fields_of(&f.props, &wanted), f.geometry.as_ref().map(|g| g.len()).map_err(|e| e.clone()))
+                    }
+                    Pending::Json { number, text } => {
+                        let (general, _) = value_feature(*number, text);
+                        match typed_feature(text, &wanted) {
+                            Some((fields, rings)) => {
+                                let by_name = |fields: &Fields<'_>| -> Vec<Option<String>> {
+                                    fields.iter().map(|v| v.as_deref().map(String::from)).collect()
+                                };
+                                assert_eq!(by_name(&fields), by_name(&fields_of(&general.props, &wanted)), "feature {number}");
+                                assert_eq!(Ok(&rings), general.geometry.as_ref(), "feature {number}");
+                                (*number, fields, Ok(rings.len()))
+                            }
+                            None => (
+                                *number,
+                                fields_of(&general.props, &wanted),
+                                general.geometry.as_ref().map(|g| g.len()).map_err(|e| e.clone()),
+                            ),
+                        }
+                    }
+                };
+                let props: BTreeMap<&str, &str> =
+                    wanted.iter().filter_map(|&(i, k)| fields[i].as_deref().map(|v| (k, v))).collect();
+                format!("{number} {props:?} {geometry:?}")
             })
             .collect();
         Ok((shown, keys))

@@ -1,14 +1,20 @@
 //! Incident tables: CSV (UTF-8, UTF-8 with BOM, GBK), XLSX/XLS (first or a named sheet) and
 //! Parquet, with English or Chinese headers.
 //!
-//! A CSV is split into fields in place (spans of the file's text, on all cores: see
-//! [`super::csvsplit`]); Excel and Parquet are read into a polars `DataFrame` as they are
-//! (Parquet keeps its types). Then each recognised field is parsed cell by cell, and a row is
-//! loaded or rejected with the first reason that applies. `loaded + rejected == read` always holds.
+//! A CSV is read in pieces of whole records on all cores (see [`super::csvsplit`]): a first pass
+//! counts each piece's records, so every record has its place in the final columns before any
+//! is parsed; the second reads each piece again through a buffer that stays in the cache and
+//! parses its rows straight into those places. A GBK file (or one that changes while it is
+//! read) is decoded into memory first and read from there the same way. Excel and Parquet are
+//! read into a polars `DataFrame` as they are (Parquet keeps its types) and go through the same
+//! row checks in chunks of rows. A row is loaded or rejected with the first reason that
+//! applies; `loaded + rejected == read` always holds.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -16,9 +22,9 @@ use rayon::prelude::*;
 use crate::crs::Crs;
 use crate::error::{CoreError, Result};
 use crate::fields::{IncidentField as F, resolve};
-use crate::load::csvsplit::{self, PieceColumn, Split};
-use crate::load::text::{read_file, to_utf8};
-use crate::model::{Incidents, NO_CODE, Satisfaction};
+use crate::load::csvsplit::{self, Bytes, Piece, RecordShape};
+use crate::load::text::{TextEncoding, read_file, to_utf8, trim};
+use crate::model::{Dict, Ids, Incidents, NO_CODE, Satisfaction};
 use crate::report::LoadReport;
 use crate::status::{Status, StatusMap};
 use crate::timeparse::{CST_OFFSET_MIN, DAY_MS, excel_serial_to_ms, format_ms, parse_datetime};
@@ -52,15 +58,6 @@ impl Default for IncidentOptions {
     }
 }
 
-/// Trims white space, without the Unicode scan when the ends are plain ASCII characters.
-fn trim(s: &str) -> &str {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
-        _ => s.trim(),
-    }
-}
-
 /// Text that means "no value" in exports.
 fn is_null_token(s: &str) -> bool {
     matches!(s, "" | "NA" | "N/A" | "n/a" | "NULL" | "null" | "Null" | "None" | "NaN" | "nan" | "NaT" | "-" | "—")
@@ -68,15 +65,15 @@ fn is_null_token(s: &str) -> bool {
 
 /// A text cell, trimmed; a null token is empty.
 fn text_cell(s: &str) -> Cell<'_> {
-    match trim(s) {
-        t if !is_null_token(t) => Cell::Str(t),
-        _ => Cell::Empty,
-    }
+    let t = trim(s);
+    // Null tokens are at most four bytes (or the three of "—"); most cells are longer.
+    if t.len() <= 4 && is_null_token(t) { Cell::Empty } else { Cell::Str(t) }
 }
 
 /// One cell as the parsers see it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 enum Cell<'a> {
+    #[default]
     Empty,
     Str(&'a str),
     Num(f64),
@@ -112,12 +109,15 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// The cells of one row, by field (`cells[F::Id as usize]`); fields with no column are empty.
+type Cells<'a> = [Cell<'a>; FIELDS];
+const FIELDS: usize = F::ALL.len();
+
 type StrArray = <StringType as PolarsDataType>::Array;
 
-/// Where a field's cells come from: straight from the CSV text or polars' text array (no copy),
-/// or, for the typed columns of Parquet, values converted once.
+/// Where a frame column's cells come from: polars' text array (no copy), or, for the typed
+/// columns of Parquet, values converted once.
 enum ColumnView<'a> {
-    Csv(&'a Split<'a>, usize),
     Text(&'a StrArray),
     Num(Vec<Option<f64>>),
     Ms(Vec<Option<i64>>),
@@ -165,68 +165,9 @@ impl<'a> ColumnView<'a> {
 
     fn cell(&self, i: usize) -> Cell<'a> {
         match self {
-            ColumnView::Csv(split, j) => text_cell(split.get(i, *j)),
             ColumnView::Text(arr) => arr.get(i).map_or(Cell::Empty, text_cell),
             ColumnView::Num(v) => v[i].map_or(Cell::Empty, Cell::Num),
             ColumnView::Ms(v) => v[i].map_or(Cell::Empty, Cell::Ms),
-        }
-    }
-}
-
-/// A column as one chunk of the row pass reads it: a CSV column straight from the chunk's piece
-/// of the split (no lookup of the piece per cell), any other view as it is.
-enum Local<'a, 'v> {
-    Csv(PieceColumn<'a>),
-    View(&'v ColumnView<'a>),
-}
-
-impl<'a> Local<'a, '_> {
-    fn cell(&self, i: usize) -> Cell<'a> {
-        match self {
-            Local::Csv(column) => text_cell(column.get(i)),
-            Local::View(v) => v.cell(i),
-        }
-    }
-}
-
-impl<'a> ColumnView<'a> {
-    /// This column for a chunk of rows starting at `start` (a CSV chunk within one piece).
-    fn local(&self, start: usize) -> Local<'a, '_> {
-        match self {
-            ColumnView::Csv(split, j) => Local::Csv(split.column_at(start, *j)),
-            view => Local::View(view),
-        }
-    }
-}
-
-/// The table a file was read into: CSV text split in place, or a polars frame (Excel, Parquet,
-/// records).
-#[derive(Clone, Copy)]
-enum Table<'a> {
-    Csv(&'a Split<'a>),
-    /// A frame with one chunk per column and only the types [`ColumnView`] reads.
-    Frame(&'a DataFrame),
-}
-
-impl<'a> Table<'a> {
-    fn names(&self) -> Vec<String> {
-        match self {
-            Table::Csv(s) => s.names.clone(),
-            Table::Frame(df) => df.get_column_names().iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    fn height(&self) -> usize {
-        match self {
-            Table::Csv(s) => s.rows(),
-            Table::Frame(df) => df.height(),
-        }
-    }
-
-    fn view(&self, j: usize, local_offset_min: i32) -> Result<ColumnView<'a>> {
-        match *self {
-            Table::Csv(s) => Ok(ColumnView::Csv(s, j)),
-            Table::Frame(df) => ColumnView::new(&df.columns()[j], local_offset_min),
         }
     }
 }
@@ -237,29 +178,7 @@ pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents,
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let started = std::time::Instant::now();
     let (incidents, report) = match ext.as_str() {
-        "csv" | "txt" | "tsv" => {
-            let bytes = read_file(path)?;
-            let read_s = started.elapsed().as_secs_f64();
-            let (text, enc) = to_utf8(path, &bytes)?;
-            let decode_s = started.elapsed().as_secs_f64() - read_s;
-            let split = split_csv(path, &text, if ext == "tsv" { b'\t' } else { b',' }, &opts.columns)?;
-            let mut report = LoadReport::new(path, "incidents", "CSV");
-            report.crs = opts.crs;
-            report.encoding = Some(enc.label().to_string());
-            let notes = split.notes();
-            for (i, fields) in notes.long_rows {
-                report.warn(i + 2, "rows with more fields than the header: extra fields cut off", || {
-                    format!("{fields} fields, the header has {}", split.names.len())
-                });
-            }
-            if let Some(i) = notes.unterminated {
-                report.warn(i + 2, "quote never closed: the rest of the file read as one field", String::new);
-            }
-            let split_s = started.elapsed().as_secs_f64() - read_s - decode_s;
-            let inc = ingest(path, Table::Csv(&split), opts, &mut report)?;
-            tracing::debug!(read_s, decode_s, split_s, "CSV file read, decoded and split into fields");
-            (inc, report)
-        }
+        "csv" | "txt" | "tsv" => load_csv(path, if ext == "tsv" { b'\t' } else { b',' }, opts, csvsplit::PIECE_BYTES)?,
         "xlsx" | "xlsm" | "xls" | "parquet" | "pq" => {
             let (df, format) = if ext.starts_with('x') {
                 (read_excel(path, opts.sheet.as_deref())?, "Excel")
@@ -288,6 +207,104 @@ pub fn load_incidents(path: &Path, opts: &IncidentOptions) -> Result<(Incidents,
     Ok((incidents, report))
 }
 
+/// Why a CSV read from the file in pieces has to be read again from memory.
+enum Again {
+    /// Not UTF-8: decoded as GBK (or reported as neither) from the whole file.
+    NotUtf8,
+    /// The file changed between the passes (an export still being written).
+    Changed,
+    Error(CoreError),
+}
+
+impl From<CoreError> for Again {
+    fn from(e: CoreError) -> Self {
+        Again::Error(e)
+    }
+}
+
+/// Loads a CSV: read from the file in pieces when it is UTF-8 and stays as it is while read,
+/// otherwise decoded into memory once (GBK) and read from there.
+fn load_csv(path: &Path, sep: u8, opts: &IncidentOptions, piece_bytes: usize) -> Result<(Incidents, LoadReport)> {
+    let io = |e| CoreError::io(path, e);
+    #[cfg(unix)]
+    {
+        let file = std::fs::File::open(path).map_err(io)?;
+        let before = file.metadata().map_err(io)?;
+        let src = Bytes::File { file: &file, len: before.len() as usize };
+        match csv_from(path, src, sep, opts, piece_bytes, None) {
+            Ok(done) => {
+                let after = file.metadata().map_err(io)?;
+                if after.len() == before.len() && after.modified().ok() == before.modified().ok() {
+                    return Ok(done);
+                }
+                tracing::info!("the file changed while it was read: reading it again in one piece");
+            }
+            Err(Again::Error(e)) => return Err(e),
+            Err(Again::Changed) => tracing::info!("the file changed while it was read: reading it again in one piece"),
+            Err(Again::NotUtf8) => {}
+        }
+    }
+    let bytes = read_file(path)?;
+    let (text, enc) = to_utf8(path, &bytes)?;
+    match csv_from(path, Bytes::Memory(text.as_bytes()), sep, opts, piece_bytes, Some(enc)) {
+        Ok(done) => Ok(done),
+        Err(Again::Error(e)) => Err(e),
+        // Text in memory is UTF-8 and does not change.
+        Err(Again::NotUtf8 | Again::Changed) => {
+            Err(CoreError::Table { path: path.to_path_buf(), format: "CSV", message: "the text could not be read".into() })
+        }
+    }
+}
+
+/// A CSV from `src`; `encoding` is known for decoded text (which has no BOM any more) and
+/// detected otherwise.
+fn csv_from(
+    path: &Path,
+    src: Bytes<'_>,
+    sep: u8,
+    opts: &IncidentOptions,
+    piece_bytes: usize,
+    encoding: Option<TextEncoding>,
+) -> std::result::Result<(Incidents, LoadReport), Again> {
+    let io = |e| Again::Error(CoreError::io(path, e));
+    let first = src.window(0, 64 << 10, Vec::new()).map_err(io)?;
+    let (enc, skip) = match encoding {
+        Some(e) => (e, 0),
+        None if first.bytes().starts_with(b"\xEF\xBB\xBF") => (TextEncoding::Utf8Bom, 3),
+        None => (TextEncoding::Utf8, 0),
+    };
+    if first.at_text_end() && first.bytes().get(skip..).is_none_or(|b| b.iter().all(u8::is_ascii_whitespace)) {
+        return Err(Again::Error(CoreError::Table {
+            path: path.to_path_buf(),
+            format: "CSV",
+            message: "the file is empty (no header)".into(),
+        }));
+    }
+    let mut window = src.window(skip, 64 << 10, first.into_buf()).map_err(io)?;
+    let (mut names, body) = loop {
+        if let Some(h) = csvsplit::header(&window, sep) {
+            if simdutf8::basic::from_utf8(&window.bytes()[..h.1 - skip]).is_err() {
+                return Err(Again::NotUtf8);
+            }
+            break h;
+        }
+        let have = window.bytes().len();
+        window.extend(skip + 2 * have.max(1)).map_err(io)?;
+    };
+    dedupe_names(&mut names);
+    let mapping = resolve_mapping(path, &names, opts)?;
+    let mut report = LoadReport::new(path, "incidents", "CSV");
+    report.crs = opts.crs;
+    report.encoding = Some(enc.label().to_string());
+    let parallel = src.len() >= 2 * piece_bytes;
+    let planned = std::time::Instant::now();
+    let pieces = csvsplit::plan(&src, body, sep, piece_bytes, parallel).map_err(io)?;
+    tracing::debug!(pieces = pieces.len(), plan_s = planned.elapsed().as_secs_f64(), "CSV cut into pieces of whole records");
+    let source = CsvRows::new(path, src, sep, &names, &mapping, pieces);
+    let inc = ingest(path, &names, &mapping, &source, opts, &mut report, parallel)?;
+    Ok((inc, report))
+}
+
 /// Parses records given as text cells under a header, as a file's rows are parsed: the live
 /// feed's events go through the same column recognition, parsing and rejection rules. Row `i`
 /// of `rows` is reported as row `i + 2`.
@@ -314,28 +331,23 @@ pub fn parse_records(
     Ok((inc, report))
 }
 
-/// Splits a CSV text into fields: the header first, then only the columns that map to a field
-/// (an export often has 40 columns and we use 12). An empty text is an error; a header alone
-/// gives no rows.
-fn split_csv<'a>(path: &Path, text: &'a str, separator: u8, explicit: &BTreeMap<F, String>) -> Result<Split<'a>> {
-    if text.trim().is_empty() {
-        return Err(CoreError::Table {
-            path: path.to_path_buf(),
-            format: "CSV",
-            message: "the file is empty (no header)".into(),
-        });
+/// Which column holds each field; an error names a field the table cannot do without.
+fn resolve_mapping(path: &Path, names: &[String], opts: &IncidentOptions) -> Result<BTreeMap<F, usize>> {
+    let mapping = resolve(names, &F::ALL, F::aliases, &opts.columns).map_err(|(f, column)| CoreError::MappedColumnAbsent {
+        path: path.to_path_buf(),
+        field: f.key().to_string(),
+        column,
+        columns: names.join(", "),
+    })?;
+    let missing = |field: &'static str| CoreError::MissingColumn { path: path.to_path_buf(), field, columns: names.join(", ") };
+    if !mapping.contains_key(&F::ReportedAt) {
+        return Err(missing("reported_at"));
     }
-    let (mut names, body) = csvsplit::header(text, separator);
-    dedupe_names(&mut names);
-    // When the mapping cannot be resolved, keep everything and let `ingest` name the problem.
-    let keep: Option<Vec<bool>> = resolve(&names, &F::ALL, F::aliases, explicit).ok().map(|m| {
-        let mut keep = vec![false; names.len()];
-        for &i in m.values() {
-            keep[i] = true;
-        }
-        keep
-    });
-    Ok(Split::new(text, names, body, separator, keep.as_deref()))
+    let has_xy = mapping.contains_key(&F::Lon) && mapping.contains_key(&F::Lat);
+    if !has_xy && !mapping.contains_key(&F::GridCode) {
+        return Err(missing("lon/lat (or grid_code)"));
+    }
+    Ok(mapping)
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame> {
@@ -424,10 +436,6 @@ fn text_for_exotic_types(df: &DataFrame) -> Result<DataFrame> {
 /// A parsed cell: a value, nothing, or text that does not parse.
 type Parsed<T> = std::result::Result<Option<T>, ()>;
 
-fn at<'a>(c: &Option<Local<'a, '_>>, i: usize) -> Cell<'a> {
-    c.as_ref().map_or(Cell::Empty, |v| v.cell(i))
-}
-
 fn parse_time(c: Cell, local_offset_min: i32) -> Parsed<i64> {
     match c {
         Cell::Empty => Ok(None),
@@ -451,7 +459,7 @@ fn parse_number(c: Cell) -> Parsed<f64> {
     match c {
         Cell::Empty => Ok(None),
         Cell::Num(v) => Ok(Some(v)),
-        Cell::Str(s) => match s.trim().parse::<f64>() {
+        Cell::Str(s) => match plain_decimal(s).map_or_else(|| s.trim().parse::<f64>(), Ok) {
             Ok(v) if v.is_finite() => Ok(Some(v)),
             _ => Err(()),
         },
@@ -459,564 +467,995 @@ fn parse_number(c: Cell) -> Parsed<f64> {
     }
 }
 
+/// A plain decimal (`130.359982`, `-46.5`, `12`) with at most 15 digits, read without the
+/// general float parser, to the same value: the digits make an integer below 2^53 and the
+/// power of ten is exact, so their IEEE quotient is the correctly rounded value of the text,
+/// which is what `str::parse` gives (tested). `None` for anything else.
+fn plain_decimal(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let b = s.as_bytes();
+    let (negative, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut m, mut n, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    for &c in digits {
+        if c == b'.' && !dot {
+            dot = true;
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        m = m * 10 + d as u64;
+        n += 1;
+        frac += dot as usize;
+        if n > 15 {
+            return None;
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    let v = m as f64 / POW10[frac];
+    Some(if negative { -v } else { v })
+}
+
 fn valid_lon_lat(lon: f64, lat: f64) -> bool {
     (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)
 }
 
-/// Parses the recognised fields of every row into [`Incidents`].
-fn ingest(path: &Path, table: Table<'_>, opts: &IncidentOptions, report: &mut LoadReport) -> Result<Incidents> {
-    ingest_in_chunks(path, table, opts, report, CHUNK_ROWS)
+/// Rows of a table in pieces that can be parsed independently and in any order.
+trait RowSource: Sync {
+    /// Records in each piece, in order.
+    fn piece_rows(&self) -> Vec<usize>;
+    /// Calls `row(cells, shape)` for every record of piece `k`, in order.
+    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again>;
+}
+
+/// A CSV's pieces (from the first pass).
+struct CsvRows<'a> {
+    path: &'a Path,
+    src: Bytes<'a>,
+    sep: u8,
+    pieces: Vec<Piece>,
+    /// Column → kept slot; the field of each kept slot.
+    slot: Vec<Option<usize>>,
+    slot_field: Vec<usize>,
+}
+
+impl<'a> CsvRows<'a> {
+    fn new(
+        path: &'a Path,
+        src: Bytes<'a>,
+        sep: u8,
+        names: &[String],
+        mapping: &BTreeMap<F, usize>,
+        pieces: Vec<Piece>,
+    ) -> CsvRows<'a> {
+        let mut slot = vec![None; names.len()];
+        let mut slot_field = Vec::new();
+        for (f, &col) in mapping {
+            if let Some(s) = slot.get_mut(col) {
+                *s = Some(slot_field.len());
+                slot_field.push(*f as usize);
+            }
+        }
+        CsvRows { path, src, sep, pieces, slot, slot_field }
+    }
+}
+
+impl RowSource for CsvRows<'_> {
+    fn piece_rows(&self) -> Vec<usize> {
+        self.pieces.iter().map(|p| p.records).collect()
+    }
+
+    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again> {
+        let piece = self.pieces[k];
+        let w = match self.src.window(piece.start, piece.end, std::mem::take(buf)) {
+            Ok(w) => w,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(Again::Changed),
+            Err(e) => return Err(Again::Error(CoreError::io(self.path, e))),
+        };
+        let result = match simdutf8::basic::from_utf8(w.bytes()) {
+            Err(_) => Err(Again::NotUtf8),
+            Ok(text) => {
+                let bytes = text.as_bytes();
+                let mut unescaped: Vec<Option<String>> = vec![None; self.slot_field.len()];
+                let (records, quoted, kept) = (piece.records, piece.quoted, self.slot_field.len());
+                csvsplit::for_each_record(bytes, records, quoted, self.sep, &self.slot, kept, |fields, shape| {
+                    let mut any_escaped = false;
+                    for (s, f) in fields.iter().enumerate() {
+                        if f.escaped {
+                            unescaped[s] = Some(f.text(bytes));
+                            any_escaped = true;
+                        }
+                    }
+                    let mut cells: Cells<'_> = [Cell::Empty; FIELDS];
+                    for (s, f) in fields.iter().enumerate() {
+                        cells[self.slot_field[s]] = match &unescaped[s] {
+                            Some(t) => text_cell(t),
+                            None => text_cell(text.get(f.start..f.end).unwrap_or("")),
+                        };
+                    }
+                    row(&cells, shape);
+                    if any_escaped {
+                        unescaped.fill(None);
+                    }
+                })
+                .map_err(|_| Again::Changed)
+            }
+        };
+        *buf = w.into_buf();
+        result
+    }
+}
+
+/// A polars frame's rows, in chunks.
+struct FrameRows<'a> {
+    views: Vec<(usize, ColumnView<'a>)>,
+    height: usize,
+    chunk_rows: usize,
+    columns: usize,
+}
+
+impl RowSource for FrameRows<'_> {
+    fn piece_rows(&self) -> Vec<usize> {
+        (0..self.height).step_by(self.chunk_rows).map(|s| (self.height - s).min(self.chunk_rows)).collect()
+    }
+
+    fn read(&self, k: usize, _buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again> {
+        let start = k * self.chunk_rows;
+        let end = (start + self.chunk_rows).min(self.height);
+        let shape = RecordShape { fields: self.columns, unclosed: false };
+        for i in start..end {
+            let mut cells: Cells<'_> = [Cell::Empty; FIELDS];
+            for (f, view) in &self.views {
+                cells[*f] = view.cell(i);
+            }
+            row(&cells, shape);
+        }
+        Ok(())
+    }
 }
 
 /// [`ingest`] of a polars frame: columns of types the parsers do not read become text, and each
 /// column one chunk.
 fn ingest_frame(path: &Path, df: &DataFrame, opts: &IncidentOptions, report: &mut LoadReport) -> Result<Incidents> {
-    let mut df = text_for_exotic_types(df)?;
-    if df.height() < crate::PARALLEL_MIN {
-        df.rechunk_mut();
-    } else {
-        df.rechunk_mut_par();
-    }
-    ingest(path, Table::Frame(&df), opts, report)
+    ingest_frame_in_chunks(path, df, opts, report, CHUNK_ROWS)
 }
 
-/// [`ingest`] with the row pass on chunks of `chunk_rows` rows (tests use small chunks).
-fn ingest_in_chunks(
+/// [`ingest_frame`] with chunks of `chunk_rows` rows (tests use small chunks).
+fn ingest_frame_in_chunks(
     path: &Path,
-    table: Table<'_>,
+    df: &DataFrame,
     opts: &IncidentOptions,
     report: &mut LoadReport,
     chunk_rows: usize,
 ) -> Result<Incidents> {
-    let names = table.names();
-    let mapping = resolve(&names, &F::ALL, F::aliases, &opts.columns).map_err(|(f, column)| CoreError::MappedColumnAbsent {
-        path: path.to_path_buf(),
-        field: f.key().to_string(),
-        column,
-        columns: names.join(", "),
-    })?;
-    for (f, i) in &mapping {
-        report.columns.insert(f.key().to_string(), names[*i].clone());
+    let mut df = text_for_exotic_types(df)?;
+    let small = df.height() < crate::PARALLEL_MIN;
+    if small {
+        df.rechunk_mut();
+    } else {
+        df.rechunk_mut_par();
     }
-    let missing = |field: &'static str| CoreError::MissingColumn { path: path.to_path_buf(), field, columns: names.join(", ") };
-    if !mapping.contains_key(&F::ReportedAt) {
-        return Err(missing("reported_at"));
-    }
-    let has_xy = mapping.contains_key(&F::Lon) && mapping.contains_key(&F::Lat);
-    if !has_xy && !mapping.contains_key(&F::GridCode) {
-        return Err(missing("lon/lat (or grid_code)"));
-    }
-    let n = table.height();
-    report.read = n;
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let mapping = resolve_mapping(path, &names, opts)?;
     let off = opts.local_offset_min;
-    let cells = |f: F| -> Result<Option<ColumnView>> { mapping.get(&f).map(|&i| table.view(i, off)).transpose() };
-    let id = cells(F::Id)?;
-    let category = cells(F::Category)?;
-    let status = cells(F::Status)?;
-    let reported = cells(F::ReportedAt)?;
-    let closed = cells(F::ClosedAt)?;
-    let deadline = cells(F::Deadline)?;
-    let lon = cells(F::Lon)?;
-    let lat = cells(F::Lat)?;
-    let source = cells(F::Source)?;
-    let satisfaction = cells(F::Satisfaction)?;
-    let grid_code = cells(F::GridCode)?;
-    let department = cells(F::Department)?;
-    if status.is_none() {
-        report.warn(0, "no status column: closed when closed_at is set, otherwise accepted", || "whole file".into());
+    let views =
+        mapping.iter().map(|(f, &j)| Ok((*f as usize, ColumnView::new(&df.columns()[j], off)?))).collect::<Result<Vec<_>>>()?;
+    let source = FrameRows { views, height: df.height(), chunk_rows: chunk_rows.max(1), columns: names.len() };
+    match ingest(path, &names, &mapping, &source, opts, report, !small) {
+        Ok(inc) => Ok(inc),
+        Err(Again::Error(e)) => Err(e),
+        Err(Again::NotUtf8 | Again::Changed) => Err(CoreError::Invalid("a frame's rows could not be read".into())),
     }
-    if id.is_none() {
-        report.warn(0, "no id column: ids are the row numbers", || "whole file".into());
+}
+
+/// Rows per chunk of a frame.
+const CHUNK_ROWS: usize = 32_768;
+
+/// The fields of a row that have a column, and what the row checks need to know.
+struct Ctx<'o> {
+    opts: &'o IncidentOptions,
+    has: [bool; FIELDS],
+    has_xy: bool,
+    /// Fields in the header: a record with more is a long row.
+    columns: usize,
+}
+
+/// What one worker interns: the text fields' names (category, source, department, declared
+/// grid code) and the status labels it met, across all the pieces it parsed.
+struct Dicts {
+    fields: [NameDict; 4],
+    statuses: NameDict,
+    status_of: Vec<Option<Status>>,
+}
+
+/// Names in one text with a table of their hashes, and where each was first used. Names of at
+/// most 16 bytes (nearly all: a category, a status, a grid code) are looked up by their bytes
+/// held in two words, compared without touching the text.
+#[derive(Default)]
+struct NameDict {
+    text: String,
+    /// Each name's place in `text` and its hash.
+    spans: Vec<(u32, u32, u64)>,
+    /// The slot of the row that first used each name (slots grow with the row number).
+    first: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+    /// Short names by their key.
+    short: hashbrown::HashTable<(ShortKey, u32)>,
+}
+
+/// A name of at most 16 bytes as two words and its length: equal keys are equal names.
+type ShortKey = (u64, u64, u32);
+
+fn short_key(b: &[u8]) -> Option<ShortKey> {
+    let n = b.len();
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default()) as u64;
+    Some(match n {
+        0 => (0, 0, 0),
+        1..=3 => (b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16, 0, n as u32),
+        // Overlapping reads: with the length, the first and last bytes fix every byte.
+        4..=7 => (half(0) | half(n - 4) << 32, 0, n as u32),
+        8..=16 => (word(0), word(n - 8), n as u32),
+        _ => return None,
+    })
+}
+
+fn hash_short(k: &ShortKey) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x2545_f491_4f6c_dd1d).hash_one(k)
+}
+
+/// The one hasher of the loader's tables (ids and names).
+fn hash_text(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(s)
+}
+
+impl NameDict {
+    /// The code of `name`, a new one when first seen (at row slot `slot`).
+    fn intern(&mut self, name: &str, slot: usize) -> u32 {
+        if let Some(k) = short_key(name.as_bytes()) {
+            let h = hash_short(&k);
+            if let Some(&(_, i)) = self.short.find(h, |(e, _)| *e == k) {
+                return i;
+            }
+            let i = self.push(name, 0, slot);
+            self.short.insert_unique(h, (k, i), |(e, _)| hash_short(e));
+            return i;
+        }
+        let h = hash_text(name);
+        let NameDict { text, spans, first, table, .. } = self;
+        let same = |&i: &u32| {
+            let (a, b, hi) = spans[i as usize];
+            hi == h && text.as_bytes().get(a as usize..b as usize) == Some(name.as_bytes())
+        };
+        match table.entry(h, same, |&i| spans[i as usize].2) {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let i = spans.len() as u32;
+                let a = text.len() as u32;
+                text.push_str(name);
+                spans.push((a, text.len() as u32, h));
+                first.push(slot);
+                v.insert(i);
+                i
+            }
+        }
     }
-    let small = n < crate::PARALLEL_MIN;
-    let rows_started = std::time::Instant::now();
-    // A time that may be empty; an unparsable one rejects the row (None) with `reason`.
-    let optional_time = |view: &Option<Local<'_, '_>>,
-                         i: usize,
-                         reason: &str,
-                         report: &mut LoadReport,
-                         row: usize,
-                         id_text: &str|
-     -> Option<Option<i64>> {
-        let c = at(view, i);
-        match parse_time(c, off) {
+
+    /// Adds a name (with its hash, for the table of long names).
+    fn push(&mut self, name: &str, hash: u64, slot: usize) -> u32 {
+        let i = self.spans.len() as u32;
+        let a = self.text.len() as u32;
+        self.text.push_str(name);
+        self.spans.push((a, self.text.len() as u32, hash));
+        self.first.push(slot);
+        i
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.spans.get(i).and_then(|&(a, b, _)| self.text.get(a as usize..b as usize)).unwrap_or("")
+    }
+}
+
+impl Dicts {
+    fn new() -> Dicts {
+        Dicts { fields: Default::default(), statuses: NameDict::default(), status_of: Vec::new() }
+    }
+
+    /// The state of a status label (each distinct label mapped once).
+    fn status(&mut self, label: &str, map: &StatusMap) -> Option<Status> {
+        let i = self.statuses.intern(label, 0) as usize;
+        if i == self.status_of.len() {
+            self.status_of.push(map.map(label));
+        }
+        self.status_of[i]
+    }
+}
+
+/// The columns being filled: one slot per record read. Each piece fills its own range from the
+/// start (rejected rows leave room at its end, closed up afterwards).
+struct Columns {
+    row: Vec<u32>,
+    status: Vec<Status>,
+    reported: Vec<i64>,
+    closed: Vec<Option<i64>>,
+    deadline: Vec<Option<i64>>,
+    satisfaction: Vec<Satisfaction>,
+    lon: Vec<f64>,
+    lat: Vec<f64>,
+    /// Category, source, department, declared grid code (worker-local codes until the merge).
+    codes: [Vec<u32>; 4],
+    /// The hash of each id (for the duplicate-id check).
+    hash: Vec<u64>,
+}
+
+/// One piece's share of [`Columns`].
+struct Share<'s> {
+    row: &'s mut [u32],
+    status: &'s mut [Status],
+    reported: &'s mut [i64],
+    closed: &'s mut [Option<i64>],
+    deadline: &'s mut [Option<i64>],
+    satisfaction: &'s mut [Satisfaction],
+    lon: &'s mut [f64],
+    lat: &'s mut [f64],
+    codes: [&'s mut [u32]; 4],
+    hash: &'s mut [u64],
+}
+
+/// `s` cut into consecutive slices of the given lengths.
+fn cut<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> std::vec::IntoIter<&'a mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &l in lens {
+        let l = l.min(s.len());
+        let (a, rest) = std::mem::take(&mut s).split_at_mut(l);
+        out.push(a);
+        s = rest;
+    }
+    out.into_iter()
+}
+
+impl Columns {
+    /// Room for `n` rows. Numeric columns start as untouched zero pages (a page costs only
+    /// when a row is written into it); the optional times are filled on all cores.
+    fn new(n: usize, parallel: bool) -> Columns {
+        let none = || -> Vec<Option<i64>> {
+            let mut v = Vec::with_capacity(n);
+            if parallel {
+                (0..n).into_par_iter().map(|_| None).collect_into_vec(&mut v);
+            } else {
+                v.resize(n, None);
+            }
+            v
+        };
+        Columns {
+            row: vec![0; n],
+            status: vec![Status::Reported; n],
+            reported: vec![0; n],
+            closed: none(),
+            deadline: none(),
+            satisfaction: vec![Satisfaction::Unrated; n],
+            lon: vec![0.0; n],
+            lat: vec![0.0; n],
+            codes: std::array::from_fn(|_| vec![0; n]),
+            hash: vec![0; n],
+        }
+    }
+
+    /// The columns cut into consecutive shares of the given lengths.
+    fn shares(&mut self, lens: &[usize]) -> Vec<Share<'_>> {
+        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = self;
+        let (mut row, mut status, mut reported, mut closed, mut deadline, mut satisfaction, mut lon, mut lat, mut hash) = (
+            cut(row, lens),
+            cut(status, lens),
+            cut(reported, lens),
+            cut(closed, lens),
+            cut(deadline, lens),
+            cut(satisfaction, lens),
+            cut(lon, lens),
+            cut(lat, lens),
+            cut(hash, lens),
+        );
+        let [c0, c1, c2, c3] = codes;
+        let mut codes = [cut(c0, lens), cut(c1, lens), cut(c2, lens), cut(c3, lens)];
+        (0..lens.len())
+            .map(|_| Share {
+                row: row.next().unwrap_or_default(),
+                status: status.next().unwrap_or_default(),
+                reported: reported.next().unwrap_or_default(),
+                closed: closed.next().unwrap_or_default(),
+                deadline: deadline.next().unwrap_or_default(),
+                satisfaction: satisfaction.next().unwrap_or_default(),
+                lon: lon.next().unwrap_or_default(),
+                lat: lat.next().unwrap_or_default(),
+                codes: std::array::from_fn(|f| codes[f].next().unwrap_or_default()),
+                hash: hash.next().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Closes up the room rejected rows left: piece `k` holds `kept[k]` rows at the start of
+    /// its `lens[k]` slots; afterwards the rows lie together, in order.
+    fn close_up(&mut self, lens: &[usize], kept: &[usize], parallel: bool) {
+        fn close<T: Copy + Send>(v: &mut Vec<T>, lens: &[usize], kept: &[usize]) {
+            let (mut src, mut dst) = (0, 0);
+            for (&l, &k) in lens.iter().zip(kept) {
+                if src != dst {
+                    v.copy_within(src..src + k, dst);
+                }
+                src += l;
+                dst += k;
+            }
+            v.truncate(dst);
+        }
+        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = self;
+        let [c0, c1, c2, c3] = codes;
+        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
+            Box::new(|| close(row, lens, kept)),
+            Box::new(|| close(status, lens, kept)),
+            Box::new(|| close(reported, lens, kept)),
+            Box::new(|| close(closed, lens, kept)),
+            Box::new(|| close(deadline, lens, kept)),
+            Box::new(|| close(satisfaction, lens, kept)),
+            Box::new(|| close(lon, lens, kept)),
+            Box::new(|| close(lat, lens, kept)),
+            Box::new(|| close(c0, lens, kept)),
+            Box::new(|| close(c1, lens, kept)),
+            Box::new(|| close(c2, lens, kept)),
+            Box::new(|| close(c3, lens, kept)),
+            Box::new(|| close(hash, lens, kept)),
+        ];
+        run_all(jobs, parallel);
+    }
+
+    /// Keeps the rows whose `keep` is true.
+    fn retain(&mut self, keep: &[bool], parallel: bool) {
+        fn retain<T: Send>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            v.retain(|_| k.next().copied().unwrap_or(true));
+        }
+        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = self;
+        let [c0, c1, c2, c3] = codes;
+        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
+            Box::new(|| retain(row, keep)),
+            Box::new(|| retain(status, keep)),
+            Box::new(|| retain(reported, keep)),
+            Box::new(|| retain(closed, keep)),
+            Box::new(|| retain(deadline, keep)),
+            Box::new(|| retain(satisfaction, keep)),
+            Box::new(|| retain(lon, keep)),
+            Box::new(|| retain(lat, keep)),
+            Box::new(|| retain(c0, keep)),
+            Box::new(|| retain(c1, keep)),
+            Box::new(|| retain(c2, keep)),
+            Box::new(|| retain(c3, keep)),
+            Box::new(|| retain(hash, keep)),
+        ];
+        run_all(jobs, parallel);
+    }
+}
+
+/// Runs the jobs, on all cores when `parallel`.
+fn run_all(jobs: Vec<Box<dyn FnOnce() + Send + '_>>, parallel: bool) {
+    if parallel {
+        rayon::scope(|scope| jobs.into_iter().for_each(|job| scope.spawn(|_| job())));
+    } else {
+        jobs.into_iter().for_each(|job| job());
+    }
+}
+
+/// What one piece made besides its rows in the columns: its ids, how many rows it kept, the
+/// rejections met, and the warnings of each kept row (`early` ones stand even if the row turns
+/// out to be a duplicate).
+struct PieceOut {
+    /// The worker whose dictionaries the piece's codes are in.
+    worker: usize,
+    kept: usize,
+    ids: Ids,
+    report: LoadReport,
+    /// (row in the piece, early, kind, row number, detail)
+    warnings: Vec<(u32, bool, &'static str, usize, String)>,
+}
+
+/// One row: loaded into the piece's share of the columns (a candidate for the duplicate-id
+/// check), or rejected with the first reason that applies.
+#[allow(clippy::too_many_arguments)]
+fn take_row(
+    ctx: &Ctx<'_>,
+    dicts: &mut Dicts,
+    share: &mut Share<'_>,
+    out: &mut PieceOut,
+    first_slot: usize,
+    cells: &Cells<'_>,
+    shape: RecordShape,
+    row: usize,
+) {
+    let opts = ctx.opts;
+    let off = opts.local_offset_min;
+    let report = &mut out.report;
+    if shape.fields > ctx.columns {
+        report.warn(row, "rows with more fields than the header: extra fields cut off", || {
+            format!("{} fields, the header has {}", shape.fields, ctx.columns)
+        });
+    }
+    if shape.unclosed {
+        report.warn(row, "quote never closed: the rest of the file read as one field", String::new);
+    }
+    let cell = |f: F| cells[f as usize];
+    let j = out.kept;
+    // id
+    let id_text: Cow<'_, str> = if ctx.has[F::Id as usize] {
+        match cell(F::Id).cow() {
+            Some(t) if !t.is_empty() => t,
+            _ => {
+                report.reject(row, "missing id", String::new);
+                return;
+            }
+        }
+    } else {
+        Cow::Owned(format!("row{row}"))
+    };
+    // reported_at
+    let reported_ms = match parse_time(cell(F::ReportedAt), off) {
+        Ok(Some(ms)) => ms,
+        Ok(None) => {
+            report.reject(row, "missing reported_at", || format!("id {id_text}"));
+            return;
+        }
+        Err(()) => {
+            report.reject(row, "unparsable reported_at", || format!("id {id_text}: {}", cell(F::ReportedAt).show()));
+            return;
+        }
+    };
+    // A time that may be empty; an unparsable one rejects the row.
+    let mut optional_time = |f: F, reason: &str| -> Option<Option<i64>> {
+        match parse_time(cell(f), off) {
             Ok(v) => Some(v),
             Err(()) => {
-                report.reject(row, reason, || format!("id {id_text}: {}", c.show()));
+                report.reject(row, reason, || format!("id {id_text}: {}", cell(f).show()));
                 None
             }
         }
     };
-    // Every row-local check, on chunks of rows in parallel. Each chunk keeps its rows in order
-    // with its own codes for the text fields; the duplicate-id check (which needs every row)
-    // and the merge in row order follow.
-    let chunk = |start: usize, end: usize| -> Part<'_> {
-        let mut part = Part::new(path, end - start);
-        let [id, category, status, reported, closed, deadline, lon, lat, source, satisfaction, grid_code, department] =
-            [&id, &category, &status, &reported, &closed, &deadline, &lon, &lat, &source, &satisfaction, &grid_code, &department]
-                .map(|c| c.as_ref().map(|v| v.local(start)));
-        let report = &mut part.report;
-        for i in start..end {
-            let row = i + 2; // the header is row 1
-            let cand = part.row.len() as u32;
-            // id
-            let id_text: Cow<'_, str> = match &id {
-                None => Cow::Owned(format!("row{row}")),
-                Some(c) => match c.cell(i).cow() {
-                    Some(t) if !t.is_empty() => t,
-                    _ => {
-                        report.reject(row, "missing id", String::new);
-                        continue;
-                    }
-                },
-            };
-            // reported_at
-            let reported_ms = match parse_time(at(&reported, i), off) {
-                Ok(Some(ms)) => ms,
-                Ok(None) => {
-                    report.reject(row, "missing reported_at", || format!("id {id_text}"));
-                    continue;
-                }
-                Err(()) => {
-                    let c = at(&reported, i);
-                    report.reject(row, "unparsable reported_at", || format!("id {id_text}: {}", c.show()));
-                    continue;
-                }
-            };
-            let Some(closed_ms) = optional_time(&closed, i, "unparsable closed_at", report, row, &id_text) else {
-                continue;
-            };
-            let Some(deadline_ms) = optional_time(&deadline, i, "unparsable deadline", report, row, &id_text) else {
-                continue;
-            };
-            // status
-            let st = match &status {
+    let Some(closed_ms) = optional_time(F::ClosedAt, "unparsable closed_at") else { return };
+    let Some(deadline_ms) = optional_time(F::Deadline, "unparsable deadline") else { return };
+    // status
+    let st = if ctx.has[F::Status as usize] {
+        match cell(F::Status).cow() {
+            None => {
+                report.reject(row, "missing status", || format!("id {id_text}"));
+                return;
+            }
+            Some(label) => match dicts.status(&label, &opts.status_map) {
+                Some(s) => s,
                 None => {
-                    if closed_ms.is_some() {
-                        Status::Closed
-                    } else {
-                        Status::Accepted
-                    }
+                    *report.unmapped_statuses.entry(label.to_string()).or_insert(0) += 1;
+                    report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
+                    return;
                 }
-                Some(c) => match c.cell(i).cow() {
-                    None => {
-                        report.reject(row, "missing status", || format!("id {id_text}"));
-                        continue;
-                    }
-                    Some(label) => match opts.status_map.map(&label) {
-                        Some(s) => s,
-                        None => {
-                            *report.unmapped_statuses.entry(label.to_string()).or_insert(0) += 1;
-                            report.reject(row, "status not mapped", || format!("id {id_text}: '{label}'"));
-                            continue;
-                        }
-                    },
-                },
-            };
-            // location (its warnings stand even when the row turns out to be a duplicate)
-            let (mut x, mut y) = (f64::NAN, f64::NAN);
-            let mut early: Option<(&'static str, String)> = None;
-            if has_xy {
-                match (parse_number(at(&lon, i)), parse_number(at(&lat, i))) {
-                    (Ok(Some(a)), Ok(Some(b))) => {
-                        if a == 0.0 && b == 0.0 {
-                            early = Some(("zero coordinates treated as no location", format!("id {id_text}")));
-                        } else if valid_lon_lat(a, b) {
-                            (x, y) = (a, b);
-                        } else if valid_lon_lat(b, a) {
-                            early = Some(("lon/lat swapped (swapped back)", format!("id {id_text}: lon {a}, lat {b}")));
-                            (x, y) = (b, a);
-                        } else {
-                            report.reject(row, "coordinates out of range", || format!("id {id_text}: lon {a}, lat {b}"));
-                            continue;
-                        }
-                    }
-                    (Ok(None), Ok(None)) => {}
-                    (Ok(_), Ok(_)) => {
-                        let (cx, cy) = (at(&lon, i), at(&lat, i));
-                        report.reject(row, "only one of lon/lat given", || {
-                            format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
-                        });
-                        continue;
-                    }
-                    _ => {
-                        let (cx, cy) = (at(&lon, i), at(&lat, i));
-                        report.reject(row, "unparsable coordinates", || {
-                            format!("id {id_text}: lon {}, lat {}", cx.show(), cy.show())
-                        });
-                        continue;
-                    }
-                }
-                if !x.is_nan() {
-                    (x, y) = opts.crs.to_wgs84(x, y);
-                }
-            }
-            // From here on only the duplicate-id check can reject the row.
-            if let Some((kind, detail)) = early {
-                part.warnings.push((cand, true, kind, row, detail));
-            }
-            let mut warn = |kind: &'static str, detail: String| part.warnings.push((cand, false, kind, row, detail));
-            let sat = match at(&satisfaction, i) {
-                Cell::Empty => Satisfaction::Unrated,
-                Cell::Num(v) => Satisfaction::from_score(v).unwrap_or_else(|| {
-                    warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: {v}"));
-                    Satisfaction::Unrated
-                }),
-                c => {
-                    let t = c.cow().unwrap_or_default();
-                    Satisfaction::parse(&t).unwrap_or_else(|| {
-                        warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: '{t}'"));
-                        Satisfaction::Unrated
-                    })
-                }
-            };
-            match (st, closed_ms) {
-                (Status::Closed, None) => warn("closed without closed_at", format!("id {id_text}")),
-                (s, Some(_)) if s.is_open() => warn("open but has closed_at", format!("id {id_text}: {s}")),
-                (_, Some(c)) if c < reported_ms => {
-                    warn("closed_at before reported_at (not counted in handling time)", format!("id {id_text}"))
-                }
-                _ => {}
-            }
-            let cat = match at(&category, i).cow() {
-                Some(t) if !t.is_empty() => part.dicts[0].intern(t),
-                _ => {
-                    if category.is_some() {
-                        warn("no category (counted as 未分类)", format!("id {id_text}"));
-                    }
-                    part.dicts[0].intern(Cow::Borrowed("未分类"))
-                }
-            };
-            let src = part.dicts[1].intern(at(&source, i).cow().unwrap_or_default());
-            let dep = part.dicts[2].intern(at(&department, i).cow().unwrap_or_default());
-            let code = match at(&grid_code, i).cow() {
-                Some(t) if !t.is_empty() => part.dicts[3].intern(t),
-                _ => NO_CODE,
-            };
-            part.codes[0].push(cat);
-            part.codes[1].push(src);
-            part.codes[2].push(dep);
-            part.codes[3].push(code);
-            part.id.push(id_text.into_owned());
-            part.row.push(row as u32);
-            part.status.push(st);
-            part.reported_ms.push(reported_ms);
-            part.closed_ms.push(closed_ms);
-            part.deadline_ms.push(deadline_ms);
-            part.satisfaction.push(sat);
-            part.lon.push(x);
-            part.lat.push(y);
+            },
         }
-        part
-    };
-    // Chunks of at most `chunk_rows` rows; a CSV chunk never crosses a piece of the split.
-    let chunk_rows = chunk_rows.max(1);
-    let mut starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
-    if let Table::Csv(split) = table {
-        starts.extend(split.piece_starts().iter().copied().filter(|&s| s < n));
-        starts.sort_unstable();
-        starts.dedup();
-    }
-    let ranges: Vec<(usize, usize)> =
-        starts.iter().enumerate().map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(n))).collect();
-    let mut parts: Vec<Part<'_>> = if small {
-        ranges.into_iter().map(|(s, e)| chunk(s, e)).collect()
+    } else if closed_ms.is_some() {
+        Status::Closed
     } else {
-        ranges.into_par_iter().map(|(s, e)| chunk(s, e)).collect()
+        Status::Accepted
     };
-    let candidates: usize = parts.iter().map(|p| p.row.len()).sum();
-    let chunks_done = std::time::Instant::now();
+    // location (its warnings stand even when the row turns out to be a duplicate)
+    let (mut x, mut y) = (f64::NAN, f64::NAN);
+    let mut early: Option<(&'static str, String)> = None;
+    if ctx.has_xy {
+        match (parse_number(cell(F::Lon)), parse_number(cell(F::Lat))) {
+            (Ok(Some(a)), Ok(Some(b))) => {
+                if a == 0.0 && b == 0.0 {
+                    early = Some(("zero coordinates treated as no location", format!("id {id_text}")));
+                } else if valid_lon_lat(a, b) {
+                    (x, y) = (a, b);
+                } else if valid_lon_lat(b, a) {
+                    early = Some(("lon/lat swapped (swapped back)", format!("id {id_text}: lon {a}, lat {b}")));
+                    (x, y) = (b, a);
+                } else {
+                    report.reject(row, "coordinates out of range", || format!("id {id_text}: lon {a}, lat {b}"));
+                    return;
+                }
+            }
+            (Ok(None), Ok(None)) => {}
+            (Ok(_), Ok(_)) => {
+                report.reject(row, "only one of lon/lat given", || {
+                    format!("id {id_text}: lon {}, lat {}", cell(F::Lon).show(), cell(F::Lat).show())
+                });
+                return;
+            }
+            _ => {
+                report.reject(row, "unparsable coordinates", || {
+                    format!("id {id_text}: lon {}, lat {}", cell(F::Lon).show(), cell(F::Lat).show())
+                });
+                return;
+            }
+        }
+        if !x.is_nan() {
+            (x, y) = opts.crs.to_wgs84(x, y);
+        }
+    }
+    // From here on only the duplicate-id check can reject the row.
+    let cand = j as u32;
+    if let Some((kind, detail)) = early {
+        out.warnings.push((cand, true, kind, row, detail));
+    }
+    let mut warn = |kind: &'static str, detail: String| out.warnings.push((cand, false, kind, row, detail));
+    let sat = match cell(F::Satisfaction) {
+        Cell::Empty => Satisfaction::Unrated,
+        Cell::Num(v) => Satisfaction::from_score(v).unwrap_or_else(|| {
+            warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: {v}"));
+            Satisfaction::Unrated
+        }),
+        c => {
+            let t = c.cow().unwrap_or_default();
+            Satisfaction::parse(&t).unwrap_or_else(|| {
+                warn("satisfaction not understood (treated as unrated)", format!("id {id_text}: '{t}'"));
+                Satisfaction::Unrated
+            })
+        }
+    };
+    match (st, closed_ms) {
+        (Status::Closed, None) => warn("closed without closed_at", format!("id {id_text}")),
+        (s, Some(_)) if s.is_open() => warn("open but has closed_at", format!("id {id_text}: {s}")),
+        (_, Some(c)) if c < reported_ms => {
+            warn("closed_at before reported_at (not counted in handling time)", format!("id {id_text}"))
+        }
+        _ => {}
+    }
+    let slot = first_slot + j;
+    let [categories, sources, departments, grid_codes] = &mut dicts.fields;
+    let cat = match cell(F::Category).cow() {
+        Some(t) if !t.is_empty() => categories.intern(&t, slot),
+        _ => {
+            if ctx.has[F::Category as usize] {
+                warn("no category (counted as 未分类)", format!("id {id_text}"));
+            }
+            categories.intern("未分类", slot)
+        }
+    };
+    let src = sources.intern(&cell(F::Source).cow().unwrap_or_default(), slot);
+    let dep = departments.intern(&cell(F::Department).cow().unwrap_or_default(), slot);
+    let code = match cell(F::GridCode).cow() {
+        Some(t) if !t.is_empty() => grid_codes.intern(&t, slot),
+        _ => NO_CODE,
+    };
+    share.codes[0][j] = cat;
+    share.codes[1][j] = src;
+    share.codes[2][j] = dep;
+    share.codes[3][j] = code;
+    share.hash[j] = hash_text(&id_text);
+    out.ids.push(&id_text);
+    share.row[j] = row as u32;
+    share.status[j] = st;
+    share.reported[j] = reported_ms;
+    share.closed[j] = closed_ms;
+    share.deadline[j] = deadline_ms;
+    share.satisfaction[j] = sat;
+    share.lon[j] = x;
+    share.lat[j] = y;
+    out.kept += 1;
+}
+
+/// Parses every row of `source` into [`Incidents`]: the pieces on all cores (each worker takes
+/// the next piece until none is left), then the duplicate-id check and the merge of the
+/// workers' dictionaries and the pieces' reports, in row order.
+fn ingest<S: RowSource>(
+    path: &Path,
+    names: &[String],
+    mapping: &BTreeMap<F, usize>,
+    source: &S,
+    opts: &IncidentOptions,
+    report: &mut LoadReport,
+    parallel: bool,
+) -> std::result::Result<Incidents, Again> {
+    for (f, i) in mapping {
+        report.columns.insert(f.key().to_string(), names[*i].clone());
+    }
+    if !mapping.contains_key(&F::Status) {
+        report.warn(0, "no status column: closed when closed_at is set, otherwise accepted", || "whole file".into());
+    }
+    if !mapping.contains_key(&F::Id) {
+        report.warn(0, "no id column: ids are the row numbers", || "whole file".into());
+    }
+    let mut has = [false; FIELDS];
+    for f in mapping.keys() {
+        has[*f as usize] = true;
+    }
+    let ctx = Ctx { opts, has, has_xy: has[F::Lon as usize] && has[F::Lat as usize], columns: names.len() };
+    let lens = source.piece_rows();
+    let n: usize = lens.iter().sum();
+    report.read = n;
+    let started = std::time::Instant::now();
+    let mut first_slot = Vec::with_capacity(lens.len());
+    let mut at = 0;
+    for &l in &lens {
+        first_slot.push(at);
+        at += l;
+    }
+
+    // The pieces, each into its share of the columns.
+    let mut columns = Columns::new(n, parallel);
+    tracing::debug!(columns_s = started.elapsed().as_secs_f64(), "columns made");
+    let shares: Vec<Mutex<Option<Share<'_>>>> = columns.shares(&lens).into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<Again>> = Mutex::new(None);
+    let work = |worker: usize| -> (Dicts, Vec<(usize, PieceOut)>) {
+        let mut dicts = Dicts::new();
+        let mut outs = Vec::new();
+        let mut buf = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(Some(mut share)) = shares.get(k).map(|m| m.lock().ok().and_then(|mut s| s.take())) else { break };
+            let mut out = PieceOut {
+                worker,
+                kept: 0,
+                ids: Ids::new(),
+                report: LoadReport::new(path, "incidents", ""),
+                warnings: Vec::new(),
+            };
+            let mut record = 0usize;
+            let first = first_slot[k];
+            let read = source.read(k, &mut buf, &mut |cells, shape| {
+                take_row(&ctx, &mut dicts, &mut share, &mut out, first, cells, shape, first + record + 2);
+                record += 1;
+            });
+            if let Err(e) = read {
+                stop.store(true, Ordering::Relaxed);
+                if let Ok(mut f) = failure.lock() {
+                    f.get_or_insert(e);
+                }
+                break;
+            }
+            outs.push((k, out));
+        }
+        (dicts, outs)
+    };
+    let workers = if parallel { rayon::current_num_threads().clamp(1, lens.len().max(1)) } else { 1 };
+    let done: Vec<(Dicts, Vec<(usize, PieceOut)>)> =
+        if workers > 1 { (0..workers).into_par_iter().map(work).collect() } else { vec![work(0)] };
+    drop(shares);
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut dicts = Vec::with_capacity(done.len());
+    let mut pieces: Vec<Option<PieceOut>> = (0..lens.len()).map(|_| None).collect();
+    for (d, outs) in done {
+        dicts.push(d);
+        for (k, out) in outs {
+            pieces[k] = Some(out);
+        }
+    }
+    let mut pieces: Vec<PieceOut> = pieces.into_iter().flatten().collect();
+    if pieces.len() != lens.len() {
+        return Err(Again::Error(CoreError::Invalid("a piece of the table was not read".into())));
+    }
+    let rows_done = std::time::Instant::now();
+
+    // The kept rows together, their ids in one text.
+    let kept: Vec<usize> = pieces.iter().map(|p| p.kept).collect();
+    if kept != lens {
+        columns.close_up(&lens, &kept, parallel);
+    }
+    let candidates: usize = kept.iter().sum();
+    let mut ids = Ids::with_capacity(candidates, pieces.iter().map(|p| p.ids.text_len()).sum());
+    for p in &pieces {
+        ids.extend_from(&p.ids);
+    }
 
     // Duplicate ids: the first row of an id that passed every other check is kept.
-    let first_of = if opts.keep_duplicate_ids { Vec::new() } else { first_rows(&parts, candidates) };
+    let dups = if opts.keep_duplicate_ids { Vec::new() } else { duplicates(&ids, &columns.hash, parallel) };
     let dedupe_done = std::time::Instant::now();
 
-    // The merge. In row order, on this thread: the reports, and the chunks' codes made global
-    // when a kept row first uses them (the dictionaries come out in order of first appearance,
-    // as one pass over the rows gives; a name only a rejected duplicate carried stays out).
-    // Then each chunk drops its duplicates and takes the global codes on all cores, and the
-    // chunks are appended.
-    let mut out = Incidents::default();
-    let mut remaps: Vec<[Vec<u32>; 4]> = Vec::with_capacity(parts.len());
-    let mut k0 = 0usize;
-    for part in &mut parts {
-        report.absorb(std::mem::take(&mut part.report));
-        let first = |j: usize| first_of.get(k0 + j).copied().filter(|&f| f != u32::MAX);
-        // Warnings (all in row order within the chunk): a duplicate's own are dropped, its
-        // early ones (about its location) stand.
-        for (j, early, kind, row, detail) in std::mem::take(&mut part.warnings) {
-            if early || first(j as usize).is_none() {
+    // Reports and warnings in row order; a duplicate's own warnings go with it, its early ones
+    // (about its location) stand.
+    let mut d = dups.iter().peekable();
+    let mut c0 = 0usize;
+    for p in &mut pieces {
+        let mut p_dups = Vec::new();
+        while let Some(&&(c, first)) = d.peek() {
+            if c as usize >= c0 + p.kept {
+                break;
+            }
+            p_dups.push((c as usize - c0, first));
+            d.next();
+        }
+        report.absorb(std::mem::take(&mut p.report));
+        let mut pd = p_dups.iter().peekable();
+        for (j, early, kind, row, detail) in std::mem::take(&mut p.warnings) {
+            while pd.peek().is_some_and(|(dj, _)| *dj < j as usize) {
+                pd.next();
+            }
+            let is_dup = pd.peek().is_some_and(|(dj, _)| *dj == j as usize);
+            if early || !is_dup {
                 report.warn(row, kind, || detail);
             }
         }
-        let duplicates: Vec<usize> = (0..part.row.len()).filter(|&j| first(j).is_some()).collect();
-        for &j in &duplicates {
-            let prev = first(j).unwrap_or_default();
-            report.reject(part.row[j] as usize, "duplicate id", || format!("id {} (first at row {prev})", part.id[j]));
+        for &(j, first) in &p_dups {
+            let prev = columns.row[first as usize];
+            report.reject(columns.row[c0 + j] as usize, "duplicate id", || format!("id {} (first at row {prev})", &ids[c0 + j]));
         }
-        // Global codes in order of first use by a kept row. A chunk's own codes are numbered
-        // in order of first use, so with no duplicate in it they are simply taken in order;
-        // otherwise the kept rows are walked.
-        let mut remap: [Vec<u32>; 4] = std::array::from_fn(|f| vec![u32::MAX; part.dicts[f].names.len()]);
-        let mut global = |f: usize, local: u32, slots: &mut Vec<u32>| {
-            if local != NO_CODE && slots[local as usize] == u32::MAX {
-                let name = &part.dicts[f].names[local as usize];
-                slots[local as usize] = match f {
-                    0 => out.categories.intern(name),
-                    1 => out.sources.intern(name),
-                    2 => out.departments.intern(name),
-                    _ => out.grid_codes.intern(name),
-                };
-            }
-        };
-        if duplicates.is_empty() {
-            for (f, slots) in remap.iter_mut().enumerate() {
-                for local in 0..slots.len() as u32 {
-                    global(f, local, slots);
-                }
-            }
-        } else {
-            for j in (0..part.row.len()).filter(|&j| first(j).is_none()) {
-                for (f, slots) in remap.iter_mut().enumerate() {
-                    global(f, part.codes[f][j], slots);
-                }
-            }
+        c0 += p.kept;
+    }
+
+    // The workers' codes made global: in order of first use by a kept row, as one pass over
+    // the rows gives (a name only a rejected duplicate carried stays out).
+    let mut out = Incidents::default();
+    let remaps = global_codes(&mut out, &dicts, &pieces, &columns, &dups);
+    let piece_workers: Vec<usize> = pieces.iter().map(|p| p.worker).collect();
+    {
+        let [c0, c1, c2, c3] = &mut columns.codes;
+        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = [c0, c1, c2, c3]
+            .into_iter()
+            .enumerate()
+            .map(|(f, col)| {
+                let remaps = &remaps;
+                let piece_workers = &piece_workers;
+                let kept = &kept;
+                Box::new(move || {
+                    for (share, &w) in cut(col, kept).zip(piece_workers) {
+                        let map = &remaps[w][f];
+                        for c in share.iter_mut() {
+                            if *c != NO_CODE {
+                                *c = map[*c as usize];
+                            }
+                        }
+                    }
+                }) as Box<dyn FnOnce() + Send + '_>
+            })
+            .collect();
+        run_all(jobs, parallel);
+    }
+    if !dups.is_empty() {
+        let mut keep = vec![true; candidates];
+        for &(c, _) in &dups {
+            keep[c as usize] = false;
         }
-        remaps.push(remap);
-        k0 += part.row.len();
+        columns.retain(&keep, parallel);
+        ids.retain_by(&keep);
     }
-    let mut offsets = Vec::with_capacity(parts.len());
-    let mut k0 = 0usize;
-    for part in &parts {
-        offsets.push(k0);
-        k0 += part.row.len();
-    }
-    let finish = |((part, remap), k0): ((&mut Part<'_>, [Vec<u32>; 4]), usize)| {
-        let keep: Vec<bool> = (0..part.row.len()).map(|j| first_of.get(k0 + j).is_none_or(|&f| f == u32::MAX)).collect();
-        part.compact(&keep);
-        for (codes, remap) in part.codes.iter_mut().zip(&remap) {
-            for c in codes.iter_mut() {
-                if *c != NO_CODE {
-                    *c = remap[*c as usize];
-                }
-            }
-        }
-    };
-    if small {
-        parts.iter_mut().zip(remaps).zip(offsets).for_each(finish);
-    } else {
-        parts.par_iter_mut().zip(remaps).zip(offsets).for_each(finish);
-    }
-    // The chunks appended column by column, the columns on all cores.
-    fn concat<T: Send>(dst: &mut Vec<T>, parts: Vec<Vec<T>>) {
-        dst.reserve_exact(parts.iter().map(Vec::len).sum());
-        for mut p in parts {
-            dst.append(&mut p);
-        }
-    }
-    fn take<T, P>(parts: &mut [P], column: impl Fn(&mut P) -> &mut Vec<T>) -> Vec<Vec<T>> {
-        parts.iter_mut().map(|p| std::mem::take(column(p))).collect()
-    }
-    let Incidents {
-        id,
-        category,
-        source,
-        department,
+    let Columns {
+        row,
         status,
-        reported_ms,
-        closed_ms,
-        deadline_ms,
+        reported,
+        closed,
+        deadline,
         satisfaction,
         lon,
         lat,
-        grid_code,
-        source_row,
+        codes: [category, source, department, grid_code],
         ..
-    } = &mut out;
-    let (ids, rows) = (take(&mut parts, |p| &mut p.id), take(&mut parts, |p| &mut p.row));
-    let codes: [Vec<Vec<u32>>; 4] = std::array::from_fn(|f| take(&mut parts, |p| &mut p.codes[f]));
-    let (st, rep, clo, dl) = (
-        take(&mut parts, |p| &mut p.status),
-        take(&mut parts, |p| &mut p.reported_ms),
-        take(&mut parts, |p| &mut p.closed_ms),
-        take(&mut parts, |p| &mut p.deadline_ms),
-    );
-    let (sat, x, y) =
-        (take(&mut parts, |p| &mut p.satisfaction), take(&mut parts, |p| &mut p.lon), take(&mut parts, |p| &mut p.lat));
-    let [c, s, d, g] = codes;
-    let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
-        Box::new(|| concat(id, ids)),
-        Box::new(|| concat(reported_ms, rep)),
-        Box::new(|| concat(closed_ms, clo)),
-        Box::new(|| concat(deadline_ms, dl)),
-        Box::new(|| concat(lon, x)),
-        Box::new(|| concat(lat, y)),
-        Box::new(|| {
-            concat(category, c);
-            concat(source, s);
-            concat(department, d);
-            concat(grid_code, g);
-            concat(status, st);
-            concat(satisfaction, sat);
-            concat(source_row, rows);
-        }),
-    ];
-    if small {
-        jobs.into_iter().for_each(|job| job());
-    } else {
-        rayon::scope(|scope| jobs.into_iter().for_each(|job| scope.spawn(|_| job())));
-    }
+    } = columns;
+    out.id = ids;
+    out.source_row = row;
+    out.status = status;
+    out.reported_ms = reported;
+    out.closed_ms = closed;
+    out.deadline_ms = deadline;
+    out.satisfaction = satisfaction;
+    out.lon = lon;
+    out.lat = lat;
+    out.category = category;
+    out.source = source;
+    out.department = department;
+    out.grid_code = grid_code;
     report.loaded = out.len();
     tracing::debug!(
-        rows_s = (chunks_done - rows_started).as_secs_f64(),
-        duplicates_s = (dedupe_done - chunks_done).as_secs_f64(),
+        rows_s = (rows_done - started).as_secs_f64(),
+        duplicates_s = (dedupe_done - rows_done).as_secs_f64(),
         merge_s = dedupe_done.elapsed().as_secs_f64(),
-        "parsed the rows in chunks, on all cores; then the duplicate ids and the merge"
+        "parsed the rows in pieces, on all cores; then the duplicate ids and the merge"
     );
     debug_assert!(report.is_consistent());
     Ok(out)
 }
 
-/// Rows per chunk of the parallel row pass.
-const CHUNK_ROWS: usize = 32_768;
-
-/// A chunk-local dictionary of a text field (borrowing the table's text where it can).
-#[derive(Default)]
-struct LocalDict<'a> {
-    names: Vec<Cow<'a, str>>,
-    index: HashMap<Cow<'a, str>, u32, foldhash::fast::RandomState>,
-}
-
-impl<'a> LocalDict<'a> {
-    fn intern(&mut self, name: Cow<'a, str>) -> u32 {
-        if let Some(&i) = self.index.get(name.as_ref()) {
-            return i;
+/// Fills the global dictionaries of `out` in order of first use by a kept row and returns, for
+/// each worker and text field, the global code of each of the worker's codes.
+fn global_codes(
+    out: &mut Incidents,
+    dicts: &[Dicts],
+    pieces: &[PieceOut],
+    columns: &Columns,
+    dups: &[(u32, u32)],
+) -> Vec<[Vec<u32>; 4]> {
+    let mut remaps: Vec<[Vec<u32>; 4]> =
+        dicts.iter().map(|d| std::array::from_fn(|f| vec![u32::MAX; d.fields[f].len()])).collect();
+    let globals: [&mut Dict; 4] = [&mut out.categories, &mut out.sources, &mut out.departments, &mut out.grid_codes];
+    if dups.is_empty() {
+        // Every name's first use is a kept row: order the names by that row.
+        for (f, global) in globals.into_iter().enumerate() {
+            let mut order: Vec<(usize, usize, u32)> = Vec::new();
+            for (w, d) in dicts.iter().enumerate() {
+                order.extend(d.fields[f].first.iter().enumerate().map(|(i, &slot)| (slot, w, i as u32)));
+            }
+            order.sort_unstable();
+            for (_, w, i) in order {
+                remaps[w][f][i as usize] = global.intern(dicts[w].fields[f].name(i as usize));
+            }
         }
-        let i = self.names.len() as u32;
-        self.names.push(name.clone());
-        self.index.insert(name, i);
-        i
+        return remaps;
     }
-}
-
-/// What one chunk of rows made: the rows that passed every row-local check (candidates for
-/// the duplicate-id check), their fields with chunk-local codes for the text fields, the
-/// rejections met, and the warnings of each candidate (kept even for a duplicate when `early`).
-struct Part<'a> {
-    report: LoadReport,
-    row: Vec<u32>,
-    id: Vec<String>,
-    status: Vec<Status>,
-    reported_ms: Vec<i64>,
-    closed_ms: Vec<Option<i64>>,
-    deadline_ms: Vec<Option<i64>>,
-    satisfaction: Vec<Satisfaction>,
-    lon: Vec<f64>,
-    lat: Vec<f64>,
-    /// Category, source, department, declared grid code: indices into `dicts` (grid code
-    /// [`NO_CODE`] when none).
-    codes: [Vec<u32>; 4],
-    dicts: [LocalDict<'a>; 4],
-    /// (candidate, early, kind, row, detail)
-    warnings: Vec<(u32, bool, &'static str, usize, String)>,
-}
-
-impl Part<'_> {
-    /// Keeps the candidates whose `keep` is true (the warnings are already taken).
-    fn compact(&mut self, keep: &[bool]) {
-        if keep.iter().all(|&k| k) {
-            return;
-        }
-        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
-            let mut k = keep.iter();
-            v.retain(|_| k.next().copied().unwrap_or(true));
-        }
-        retain(&mut self.row, keep);
-        retain(&mut self.id, keep);
-        retain(&mut self.status, keep);
-        retain(&mut self.reported_ms, keep);
-        retain(&mut self.closed_ms, keep);
-        retain(&mut self.deadline_ms, keep);
-        retain(&mut self.satisfaction, keep);
-        retain(&mut self.lon, keep);
-        retain(&mut self.lat, keep);
-        for c in &mut self.codes {
-            retain(c, keep);
+    // With duplicates, walk the kept rows in order.
+    let mut d = dups.iter().map(|&(c, _)| c as usize).peekable();
+    let mut c = 0usize;
+    let mut globals = globals;
+    for p in pieces {
+        for _ in 0..p.kept {
+            if d.peek() == Some(&c) {
+                d.next();
+            } else {
+                for (f, global) in globals.iter_mut().enumerate() {
+                    let local = columns.codes[f][c];
+                    if local != NO_CODE && remaps[p.worker][f][local as usize] == u32::MAX {
+                        remaps[p.worker][f][local as usize] = global.intern(dicts[p.worker].fields[f].name(local as usize));
+                    }
+                }
+            }
+            c += 1;
         }
     }
-
-    fn new(path: &Path, rows: usize) -> Self {
-        Part {
-            report: LoadReport::new(path, "incidents", ""),
-            row: Vec::with_capacity(rows),
-            id: Vec::with_capacity(rows),
-            status: Vec::with_capacity(rows),
-            reported_ms: Vec::with_capacity(rows),
-            closed_ms: Vec::with_capacity(rows),
-            deadline_ms: Vec::with_capacity(rows),
-            satisfaction: Vec::with_capacity(rows),
-            lon: Vec::with_capacity(rows),
-            lat: Vec::with_capacity(rows),
-            codes: std::array::from_fn(|_| Vec::with_capacity(rows)),
-            dicts: Default::default(),
-            warnings: Vec::new(),
-        }
-    }
+    remaps
 }
 
-/// For each candidate row (all chunks, in row order): the row of the first candidate with the
-/// same id when it is a later one, else `u32::MAX`. Each id is hashed once; the candidates are
-/// sorted into shards by that hash (keeping row order within a shard, so "first" is the first
-/// in the file) and the shards checked in parallel, each with a table that reuses the hashes.
-fn first_rows(parts: &[Part<'_>], candidates: usize) -> Vec<u32> {
-    const SHARD_BITS: u32 = 4;
+/// The candidates (in row order) whose id an earlier candidate has: (candidate, first
+/// candidate with that id), in order. Each id's hash was taken as its row was parsed; the
+/// candidates are sorted into shards by the top bits of the hash (keeping row order within a
+/// shard, so "first" is the first in the file) and the shards checked on all cores, each with a
+/// table small enough for the cache. Ids are compared only when their hashes are equal.
+fn duplicates(ids: &Ids, hashes: &[u64], parallel: bool) -> Vec<(u32, u32)> {
+    const SHARD_BITS: u32 = 6;
     const SHARDS: usize = 1 << SHARD_BITS;
-    let ids: Vec<(&str, u32)> = parts.iter().flat_map(|p| p.id.iter().map(String::as_str).zip(p.row.iter().copied())).collect();
-    use std::hash::BuildHasher;
-    let state = foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
-    let small = candidates < crate::PARALLEL_MIN;
-    let hash = |(id, _): &(&str, u32)| state.hash_one(id);
-    let hashes: Vec<u64> =
-        if small { ids.iter().map(hash).collect() } else { ids.par_iter().with_min_len(16_384).map(hash).collect() };
-    // The top bits pick the shard (the table inside a shard uses the low ones).
     let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
     let mut bounds = [0usize; SHARDS + 1];
-    for &h in &hashes {
+    for &h in hashes {
         bounds[shard_of(h) + 1] += 1;
     }
     for s in 0..SHARDS {
         bounds[s + 1] += bounds[s];
     }
     let mut next = bounds;
-    let mut order = vec![0u32; candidates];
+    let mut entries = vec![(0u64, 0u32); hashes.len()];
     for (k, &h) in hashes.iter().enumerate() {
         let s = shard_of(h);
-        order[next[s]] = k as u32;
+        entries[next[s]] = (h, k as u32);
         next[s] += 1;
     }
-    let check = |s: usize| {
-        let members = &order[bounds[s]..bounds[s + 1]];
+    let check = |s: usize| -> Vec<(u32, u32)> {
+        let members = &entries[bounds[s]..bounds[s + 1]];
         let mut seen: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(members.len());
         let mut dups = Vec::new();
-        for &k in members {
-            let id = ids[k as usize].0;
-            let h = hashes[k as usize];
-            match seen.entry(h, |&j| ids[j as usize].0 == id, |&j| hashes[j as usize]) {
-                hashbrown::hash_table::Entry::Occupied(e) => dups.push((k, ids[*e.get() as usize].1)),
+        for (m, &(h, k)) in members.iter().enumerate() {
+            match seen.entry(
+                h,
+                |&j| members[j as usize].0 == h && ids[members[j as usize].1 as usize] == ids[k as usize],
+                |&j| members[j as usize].0,
+            ) {
+                hashbrown::hash_table::Entry::Occupied(e) => dups.push((k, members[*e.get() as usize].1)),
                 hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert(k);
+                    v.insert(m as u32);
                 }
             }
         }
         dups
     };
-    let found: Vec<Vec<(u32, u32)>> =
-        if small { (0..SHARDS).map(check).collect() } else { (0..SHARDS).into_par_iter().map(check).collect() };
-    let mut first_of = vec![u32::MAX; candidates];
-    for (k, first) in found.into_iter().flatten() {
-        first_of[k as usize] = first;
-    }
-    first_of
+    let mut found: Vec<(u32, u32)> =
+        if parallel { (0..SHARDS).into_par_iter().flat_map_iter(check).collect() } else { (0..SHARDS).flat_map(check).collect() };
+    found.sort_unstable();
+    found
 }
 
 #[cfg(test)]
@@ -1024,7 +1463,7 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    /// The reference for the CSV split: polars' own reader, every column as text.
+    /// The reference for the CSV reader: polars' own, every column as text.
     fn polars_frame(text: &str) -> DataFrame {
         CsvReadOptions::default()
             .with_has_header(true)
@@ -1036,51 +1475,63 @@ mod tests {
             .unwrap()
     }
 
-    /// Loads `text` through the split and through polars' reader and returns both results as
-    /// text (incidents and report), without the note only the split makes.
-    fn both_ways(text: &str) -> (String, String) {
-        let path = Path::new("t.csv");
+    /// `text` loaded as CSV in pieces of about `piece_bytes`.
+    fn csv(text: &str, opts: &IncidentOptions, piece_bytes: usize) -> (Incidents, LoadReport) {
+        let src = Bytes::Memory(text.as_bytes());
+        match csv_from(Path::new("t.csv"), src, b',', opts, piece_bytes, Some(TextEncoding::Utf8)) {
+            Ok(done) => done,
+            Err(Again::Error(e)) => panic!("{e}"),
+            Err(_) => panic!("read again"),
+        }
+    }
+
+    /// Incidents and report as text, without the note only the CSV reader makes.
+    fn show(inc: &Incidents, r: &LoadReport) -> String {
+        let mut warnings = r.warnings.clone();
+        warnings.remove("rows with more fields than the header: extra fields cut off");
+        let dicts = [&inc.categories, &inc.sources, &inc.departments, &inc.grid_codes].map(|d| &d.names);
+        let columns = (&inc.id, &inc.source_row, &inc.category, &inc.source, &inc.department, &inc.grid_code, &inc.status);
+        let values = (&inc.reported_ms, &inc.closed_ms, &inc.deadline_ms, &inc.satisfaction, &inc.lon, &inc.lat);
+        format!(
+            "{dicts:?}\n{columns:?}\n{values:?}\n{} {} {}\n{:?}\n{warnings:?}\n{:?}",
+            r.read, r.loaded, r.rejected, r.rejections, r.unmapped_statuses
+        )
+    }
+
+    /// Loads `text` through the CSV reader (with pieces of `piece_bytes`) and through polars'
+    /// reader and the frame path, and returns both results as text.
+    fn both_ways(text: &str, piece_bytes: usize) -> (String, String) {
         let opts = IncidentOptions::default();
-        let show = |inc: &Incidents, r: &LoadReport| {
-            let mut warnings = r.warnings.clone();
-            warnings.remove("rows with more fields than the header: extra fields cut off");
-            let dicts = [&inc.categories, &inc.sources, &inc.departments, &inc.grid_codes].map(|d| &d.names);
-            let columns = (&inc.id, &inc.source_row, &inc.category, &inc.source, &inc.department, &inc.grid_code, &inc.status);
-            let values = (&inc.reported_ms, &inc.closed_ms, &inc.deadline_ms, &inc.satisfaction, &inc.lon, &inc.lat);
-            format!(
-                "{dicts:?}\n{columns:?}\n{values:?}\n{} {} {}\n{:?}\n{warnings:?}\n{:?}",
-                r.read, r.loaded, r.rejected, r.rejections, r.unmapped_statuses
-            )
-        };
-        let split = split_csv(path, text, b',', &opts.columns).unwrap();
-        let mut r1 = LoadReport::new(path, "incidents", "CSV");
-        let ours = ingest(path, Table::Csv(&split), &opts, &mut r1).unwrap();
-        let mut r2 = LoadReport::new(path, "incidents", "CSV");
-        let reference = ingest_frame(path, &polars_frame(text), &opts, &mut r2).unwrap();
+        let (ours, r1) = csv(text, &opts, piece_bytes);
+        assert!(r1.is_consistent(), "{r1}");
+        let mut r2 = LoadReport::new("t.csv", "incidents", "CSV");
+        let reference = ingest_frame(Path::new("t.csv"), &polars_frame(text), &opts, &mut r2).unwrap();
         (show(&ours, &r1), show(&reference, &r2))
     }
 
-    /// The CSV split gives, incident for incident and report line for report line, what polars'
-    /// CSV reader gives: on the real exports in the tests (NYC, SF), the sample city, and a file
-    /// of the awkward cases (quoted separators and line breaks, doubled quotes, CRLF, empty
-    /// lines, short and long rows, blank cells and null tokens).
+    /// The CSV reader gives, incident for incident and report line for report line, what
+    /// polars' CSV reader gives: on the real exports in the tests (NYC, SF), the sample city,
+    /// and a file of the awkward cases (quoted separators and line breaks, doubled quotes, CRLF,
+    /// empty lines, short and long rows, blank cells and null tokens), whatever the pieces.
     #[test]
-    fn csv_split_equals_polars_reader() {
+    fn csv_reader_equals_polars_reader() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for file in ["testdata/nyc311/nyc311_20240901.csv", "testdata/sf311/sf311_cases_sample.csv", "sample-data/incidents.csv"]
         {
             let bytes = std::fs::read(root.join(file)).unwrap();
             let (text, _) = to_utf8(Path::new(file), &bytes).unwrap();
-            let (ours, reference) = both_ways(&text);
-            assert!(ours.len() > 1000, "{file}: {ours}");
-            if ours != reference {
-                let (a, b): (Vec<&str>, Vec<&str>) = (ours.split(", ").collect(), reference.split(", ").collect());
-                let k = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
-                panic!(
-                    "{file}: the split and polars differ at item {k}: {:?} vs {:?}",
-                    &a[k.saturating_sub(3)..(k + 3).min(a.len())],
-                    &b[k.saturating_sub(3)..(k + 3).min(b.len())]
-                );
+            for piece_bytes in [csvsplit::PIECE_BYTES, 100_000, 7_777] {
+                let (ours, reference) = both_ways(&text, piece_bytes);
+                assert!(ours.len() > 1000, "{file}: {ours}");
+                if ours != reference {
+                    let (a, b): (Vec<&str>, Vec<&str>) = (ours.split(", ").collect(), reference.split(", ").collect());
+                    let k = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
+                    panic!(
+                        "{file}, pieces of {piece_bytes} bytes: the reader and polars differ at item {k}: {:?} vs {:?}",
+                        &a[k.saturating_sub(3)..(k + 3).min(a.len())],
+                        &b[k.saturating_sub(3)..(k + 3).min(b.len())]
+                    );
+                }
             }
         }
         let awkward = "事件编号,事件类别,办理状态,上报时间,办结时间,经度,纬度,满意度\r\n\
@@ -1093,54 +1544,134 @@ E5,民生服务,已受理,2026-01-02 08:00,,130.3,46.8,满意,多余,字段\n\
 \n\
 E6, 民生服务 ,已受理, 2026-01-02 08:00 ,,130.3 , 46.8,\"\"\n\
 E7,民生服务,已受理,2026-01-02 08:00,,,,";
-        let (ours, reference) = both_ways(awkward);
-        assert!(ours.contains("E7"), "{ours}");
-        assert_eq!(ours, reference);
+        for piece_bytes in [1, 5, 40, 1000] {
+            let (ours, reference) = both_ways(awkward, piece_bytes);
+            assert!(ours.contains("E7"), "{ours}");
+            assert_eq!(ours, reference, "pieces of {piece_bytes} bytes");
+        }
+    }
+
+    /// A file read from disk in pieces gives what the same text in memory gives, and a GBK
+    /// file is decoded and read the same way.
+    #[test]
+    fn a_file_read_in_pieces_is_the_text_in_memory() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("sample-data/incidents.csv")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = IncidentOptions::default();
+        let (mem, rm) = csv(text.trim_start_matches('\u{feff}'), &opts, 100_000);
+        let utf8 = dir.path().join("utf8.csv");
+        std::fs::write(&utf8, &text).unwrap();
+        let (gbk_bytes, _, bad) = encoding_rs::GBK.encode(text.trim_start_matches('\u{feff}'));
+        assert!(!bad);
+        let gbk = dir.path().join("gbk.csv");
+        std::fs::write(&gbk, &gbk_bytes).unwrap();
+        for (path, encoding) in [(&utf8, "UTF-8 with BOM"), (&gbk, "GBK")] {
+            let (inc, r) = load_csv(path, b',', &opts, 100_000).unwrap();
+            assert_eq!(r.encoding.as_deref(), Some(encoding));
+            assert_eq!(show(&inc, &r), show(&mem, &rm), "{encoding}");
+        }
+    }
+
+    /// Names of every length up to 20 bytes that differ in one byte, or only in length, get
+    /// codes of their own, and the same name always the same code.
+    #[test]
+    fn names_short_and_long_are_told_apart() {
+        let mut d = NameDict::default();
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for n in 0..=20usize {
+            for fill in [b'a', b'b'] {
+                let base = vec![fill; n];
+                names.push(base.clone());
+                for i in 0..n {
+                    let mut v = base.clone();
+                    v[i] = b'z';
+                    names.push(v);
+                }
+            }
+        }
+        names.push("城建物业".as_bytes().to_vec());
+        names.push("城建物业 ".as_bytes().to_vec());
+        names.sort();
+        names.dedup();
+        let texts: Vec<String> = names.into_iter().map(|v| String::from_utf8(v).unwrap()).collect();
+        let codes: Vec<u32> = texts.iter().enumerate().map(|(k, t)| d.intern(t, k)).collect();
+        assert_eq!(codes, (0..texts.len() as u32).collect::<Vec<_>>(), "each name its own code");
+        for (k, t) in texts.iter().enumerate() {
+            assert_eq!(d.intern(t, 0), k as u32);
+            assert_eq!(d.name(k), t);
+        }
+    }
+
+    #[test]
+    fn plain_decimals_read_as_the_float_parser_reads_them() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut texts: Vec<String> =
+            ["0", "-0", "-0.0", "5.", ".5", "-.5", "1.2.3", "", "-", ".", "+1", "1e5", "123456789012345", "1234567890123456"]
+                .map(String::from)
+                .to_vec();
+        for _ in 0..200_000 {
+            let int = next() % 10u64.pow((next() % 8) as u32);
+            let frac_digits = (next() % 12) as usize;
+            let frac = next() % 10u64.pow(frac_digits as u32);
+            let sign = if next() % 3 == 0 { "-" } else { "" };
+            texts.push(if frac_digits == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:0frac_digits$}") });
+        }
+        let mut fast = 0;
+        for t in &texts {
+            let reference = t.parse::<f64>().ok();
+            if let Some(v) = plain_decimal(t) {
+                fast += 1;
+                assert_eq!(Some(v.to_bits()), reference.map(f64::to_bits), "'{t}'");
+            }
+        }
+        assert!(fast > 150_000, "{fast}");
     }
 
     /// The sharded duplicate-id check, on enough candidates for its parallel path, gives what one
     /// map over the rows in order gives.
     #[test]
     fn duplicate_ids_found_in_shards_are_those_of_one_pass() {
-        let mut parts: Vec<Part<'_>> = Vec::new();
-        let mut all: Vec<(String, u32)> = Vec::new();
-        for c in 0..3u32 {
-            let mut part = Part::new(Path::new("t.csv"), 20_000);
-            for j in 0..20_000u32 {
-                let k = c * 20_000 + j;
-                // Ids repeat across chunks and within them; some differ only in case or length.
-                let id = match k % 5 {
-                    0 => format!("I{}", k % 7_919),
-                    1 => format!("i{}", k % 7_919),
-                    _ => format!("I{k}"),
-                };
-                part.id.push(id.clone());
-                part.row.push(k * 2 + 2);
-                all.push((id, k * 2 + 2));
-            }
-            parts.push(part);
+        let mut ids = Ids::new();
+        for k in 0..60_000u32 {
+            // Ids repeat near and far; some differ only in case or length.
+            let id = match k % 5 {
+                0 => format!("I{}", k % 7_919),
+                1 => format!("i{}", k % 7_919),
+                _ => format!("I{k}"),
+            };
+            ids.push(&id);
         }
-        let found = first_rows(&parts, all.len());
+        let hashes: Vec<u64> = ids.iter().map(hash_text).collect();
         let mut seen: HashMap<&str, u32> = HashMap::new();
-        let expected: Vec<u32> = all
-            .iter()
-            .map(|(id, row)| match seen.get(id.as_str()) {
-                Some(&first) => first,
+        let mut expected = Vec::new();
+        for (k, id) in ids.iter().enumerate() {
+            match seen.get(id) {
+                Some(&first) => expected.push((k as u32, first)),
                 None => {
-                    seen.insert(id, *row);
-                    u32::MAX
+                    seen.insert(id, k as u32);
                 }
-            })
-            .collect();
-        assert!(expected.iter().filter(|&&f| f != u32::MAX).count() > 10_000);
-        assert_eq!(found, expected);
+            }
+        }
+        assert!(expected.len() > 10_000);
+        assert_eq!(duplicates(&ids, &hashes, true), expected);
+        assert_eq!(duplicates(&ids, &hashes, false), expected);
+        // Equal hashes alone do not make a duplicate.
+        let two: Ids = ["a", "b"].into_iter().collect();
+        assert!(duplicates(&two, &[7, 7], false).is_empty());
     }
 
-    /// The rows parsed in chunks of any size give what one pass over all rows gives: the same
+    /// The rows parsed in pieces of any size give what one pass over all rows gives: the same
     /// incidents in row order, dictionaries in order of first appearance, the first row of a
-    /// duplicate id kept (across chunks), and the same report, example for example.
+    /// duplicate id kept (across pieces), and the same report, example for example.
     #[test]
-    fn chunked_row_pass_equals_one_pass() {
+    fn rows_in_pieces_equal_one_pass() {
         let header: Vec<String> = "id,category,source,status,reported_at,closed_at,lon,lat,grid_code,satisfaction"
             .split(',')
             .map(String::from)
@@ -1154,11 +1685,11 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
             "E,社会治安,热线,已受理,soon,,130.3,46.8,G1,",             // 7: unparsable reported_at
             "C,城建物业,热线,已受理,2025-01-02 10:00,,46.8,130.3,G3,", // 8: swapped, duplicate of row 4
             "F,党建引领,新来源,已办结,2025-01-02 11:00,,130.3,46.8,G4,", // 9: closed without closed_at
-            "B,城建物业,热线,已受理,2025-01-03 08:00,,130.3,46.8,G2,xx", // 10: duplicate; its satisfaction warning goes with it
+            "B,城建物业,唯一,已受理,2025-01-03 08:00,,130.3,46.8,G2,xx", // 10: duplicate; its satisfaction warning and source go with it
             "G,矛盾调处,热线,已受理,2025-01-03 09:00,,130.3,46.8,G5,很好", // 11: satisfaction not understood
-            ",城建物业,热线,已受理,2025-01-03 10:00,,130.3,46.8,G1,",  // 12: missing id
+            ",城建物业,热线,已受理,2025-01-03 10:00,,130.3,46.8,G1,",    // 12: missing id
             "H,综合执法,巡查,已受理,2025-01-03 11:00,,130.3,46.8,G6,满意", // 13
-            "D,城建物业,热线,已受理,2025-01-03 12:00,,130.3,46.8,G1,", // 14: D's first kept row
+            "D,城建物业,热线,已受理,2025-01-03 12:00,,130.3,46.8,G1,",   // 14: D's first kept row
         ];
         let rows: Vec<Vec<Option<String>>> =
             lines.iter().map(|l| l.split(',').map(|c| (!c.is_empty()).then(|| c.to_string())).collect()).collect();
@@ -1174,15 +1705,16 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
         let opts = IncidentOptions::default();
         let run = |chunk: usize| {
             let mut report = LoadReport::new("t.csv", "incidents", "records");
-            let inc = ingest_in_chunks(Path::new("t.csv"), Table::Frame(&df), &opts, &mut report, chunk).unwrap();
+            let inc = ingest_frame_in_chunks(Path::new("t.csv"), &df, &opts, &mut report, chunk).unwrap();
             assert!(report.is_consistent(), "{report}");
             (inc, report)
         };
         let (one, r1) = run(usize::MAX);
         // What one pass must give.
-        assert_eq!(one.id, ["A", "B", "C", "F", "G", "H", "D"]);
+        assert_eq!(one.id.iter().collect::<Vec<_>>(), ["A", "B", "C", "F", "G", "H", "D"]);
         assert_eq!(one.source_row, [2, 3, 4, 9, 11, 13, 14]);
         assert_eq!(one.categories.names, ["城建物业", "民生服务", "未分类", "党建引领", "矛盾调处", "综合执法"]);
+        assert_eq!(one.sources.names, ["热线", "APP", "新来源", "巡查"], "a source only a duplicate carried stays out");
         assert_eq!((r1.read, r1.loaded, r1.rejected), (13, 7, 6));
         let dup = &r1.rejections["duplicate id"];
         assert_eq!(
@@ -1193,37 +1725,26 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
         assert_eq!(r1.warnings["satisfaction not understood (treated as unrated)"].examples, [(11, "id G: '很好'".to_string())]);
         assert_eq!(r1.warnings["zero coordinates treated as no location"].count, 1);
         assert_eq!(r1.unmapped_statuses["不知道"], 1);
-        // The same rows as CSV text, split into pieces of a few rows each (the row pass's
-        // chunks then never cross a piece, whatever their own size).
+        // The same rows as CSV text, in pieces of a few bytes to all of it.
         let text = format!("{}\n{}\n", header.join(","), lines.join("\n"));
-        let (names, body) = csvsplit::header(&text, b',');
-        let run_csv = |piece_bytes: usize, chunk: usize| {
-            let split = Split::with_piece_bytes(&text, names.clone(), body, b',', None, piece_bytes);
-            assert!(piece_bytes > 1000 || split.piece_starts().len() > 3, "pieces of {piece_bytes} bytes");
-            let mut report = LoadReport::new("t.csv", "incidents", "records");
-            let inc = ingest_in_chunks(Path::new("t.csv"), Table::Csv(&split), &opts, &mut report, chunk).unwrap();
+        let run_csv = |piece_bytes: usize| {
+            let (inc, report) = csv(&text, &opts, piece_bytes);
             assert!(report.is_consistent(), "{report}");
             (inc, report)
         };
-        // Every chunk size (and piece size) gives the same.
-        let runs = [1, 2, 3, 5, 8].into_iter().map(|chunk| (chunk, 0)).chain([
-            (usize::MAX, 1),
-            (3, 100),
-            (usize::MAX, 100),
-            (5, 120),
-            (2, 10_000),
-        ]);
+        let runs = [1, 2, 3, 5, 8].into_iter().map(|chunk| (chunk, 0)).chain([1, 60, 100, 120, 10_000].map(|p| (0, p)));
         for (chunk, piece_bytes) in runs {
-            let (inc, r) = if piece_bytes == 0 { run(chunk) } else { run_csv(piece_bytes, chunk) };
-            let chunk = format!("{chunk}, pieces of {piece_bytes} bytes");
-            assert_eq!(inc.id, one.id, "chunk {chunk}");
-            assert_eq!(inc.source_row, one.source_row);
+            let (inc, r) = if piece_bytes == 0 { run(chunk) } else { run_csv(piece_bytes) };
+            let how = format!("chunks of {chunk} rows, pieces of {piece_bytes} bytes");
+            assert_eq!(inc.id, one.id, "{how}");
+            assert_eq!(inc.source_row, one.source_row, "{how}");
             for (a, b) in [(&inc.categories, &one.categories), (&inc.sources, &one.sources), (&inc.grid_codes, &one.grid_codes)] {
-                assert_eq!(a.names, b.names, "chunk {chunk}");
+                assert_eq!(a.names, b.names, "{how}");
             }
             assert_eq!(
                 (&inc.category, &inc.source, &inc.department, &inc.grid_code),
-                (&one.category, &one.source, &one.department, &one.grid_code)
+                (&one.category, &one.source, &one.department, &one.grid_code),
+                "{how}"
             );
             assert_eq!((&inc.status, &inc.reported_ms, &inc.closed_ms), (&one.status, &one.reported_ms, &one.closed_ms));
             assert_eq!(
@@ -1234,7 +1755,7 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
             assert_eq!(
                 format!("{:?}", (&r.rejections, &r.warnings, &r.unmapped_statuses)),
                 format!("{:?}", (&r1.rejections, &r1.warnings, &r1.unmapped_statuses)),
-                "chunk {chunk}"
+                "{how}"
             );
         }
     }
