@@ -24,6 +24,7 @@ pub struct Sources {
 pub enum Stage {
     Grids,
     Index,
+    /// The incidents, read while the grids are read and indexed.
     Incidents,
     Assign,
     Done,
@@ -34,7 +35,7 @@ impl Stage {
         match self {
             Stage::Grids => "reading grids",
             Stage::Index => "indexing grids",
-            Stage::Incidents => "reading incidents",
+            Stage::Incidents => "reading grids and incidents",
             Stage::Assign => "assigning incidents to grids",
             Stage::Done => "done",
         }
@@ -83,17 +84,31 @@ impl Dataset {
     }
 }
 
-/// Loads grids and incidents and assigns them, reporting each stage to `progress`.
+/// Loads grids and incidents and assigns them, reporting each stage to `progress`. The grids
+/// (with their index) and the incidents are read at the same time, on all cores: each loader
+/// has parts that run on one core, which the other's work fills.
 pub fn load(sources: &Sources, progress: &mut dyn FnMut(Stage)) -> Result<Dataset> {
     progress(Stage::Grids);
-    let (layer, grid_report) = load_grids(&sources.grids, &sources.grid_options)?;
-    let mut reports = vec![grid_report];
-    progress(Stage::Index);
-    let index = GridIndex::build(&layer);
-    let incidents = match &sources.incidents {
+    let grids = || -> Result<(GridLayer, LoadReport, GridIndex)> {
+        let (layer, report) = load_grids(&sources.grids, &sources.grid_options)?;
+        let index = GridIndex::build(&layer);
+        Ok((layer, report, index))
+    };
+    let ((layer, grid_report, index), incidents) = match &sources.incidents {
         Some(path) => {
             progress(Stage::Incidents);
-            let (inc, rep) = load_incidents(path, &sources.incident_options)?;
+            let (g, i) = rayon::join(grids, || load_incidents(path, &sources.incident_options));
+            (g?, Some(i?))
+        }
+        None => {
+            let g = grids()?;
+            progress(Stage::Index);
+            (g, None)
+        }
+    };
+    let mut reports = vec![grid_report];
+    let incidents = match incidents {
+        Some((inc, rep)) => {
             reports.push(rep);
             inc
         }

@@ -80,6 +80,16 @@ impl AssignmentReport {
     pub fn unassigned(&self) -> usize {
         self.no_location + self.outside_grids.count
     }
+
+    /// Adds the report of later incidents (examples stay the first few in row order).
+    pub fn absorb(&mut self, later: AssignmentReport) {
+        self.assigned += later.assigned;
+        self.by_grid_code += later.by_grid_code;
+        self.no_location += later.no_location;
+        self.outside_grids.absorb(later.outside_grids);
+        self.grid_code_disagrees.absorb(later.grid_code_disagrees);
+        self.in_several_grids.absorb(later.in_several_grids);
+    }
 }
 
 impl LoadReport {

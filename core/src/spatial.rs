@@ -17,93 +17,80 @@
 //! a superset of the parts whose box holds the point and the exact test decides, so the result
 //! is the one a query per point gives (a test checks this on points on every vertex and edge).
 
-use geo::{BoundingRect, MultiPolygon};
+use geo::BoundingRect;
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 use crate::model::{GridLayer, Incidents, NO_CODE, NO_GRID};
-use crate::report::{AssignmentReport, Tally};
+use crate::report::AssignmentReport;
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
-/// Rings of one grid, flattened as `[x0, y0, x1, y1, …]` with ring starts in `ring_start`.
-#[derive(Debug, Clone, Default)]
-struct Rings {
-    xy: Vec<[f64; 2]>,
-    ring_start: Vec<u32>,
-}
-
-impl Rings {
-    fn from_multipolygon(mp: &MultiPolygon<f64>) -> Rings {
-        let mut r = Rings::default();
-        for p in &mp.0 {
-            for ls in std::iter::once(p.exterior()).chain(p.interiors()) {
-                r.ring_start.push(r.xy.len() as u32);
-                r.xy.extend(ls.coords().map(|c| [c.x, c.y]));
-            }
-        }
-        r.ring_start.push(r.xy.len() as u32);
-        r
-    }
-
-    /// Crossing-number test with the half-open boundary rule described in the module docs.
-    fn contains(&self, px: f64, py: f64) -> bool {
-        let mut inside = false;
-        for w in self.ring_start.windows(2) {
-            let ring = &self.xy[w[0] as usize..w[1] as usize];
-            for e in ring.windows(2) {
-                let (a, b) = if e[0][1] <= e[1][1] { (e[0], e[1]) } else { (e[1], e[0]) };
-                // Half-open in y: the lower end counts, the upper does not; horizontal edges never.
-                if a[1] <= py && py < b[1] {
-                    let x_cross = a[0] + (py - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
-                    if px < x_cross {
-                        inside = !inside;
-                    }
-                }
-            }
-        }
-        inside
-    }
-}
-
-/// The R-tree and the prepared rings of every polygon part.
+/// The R-tree and the rings of every polygon part, flattened: part `p`'s rings are
+/// `ring_start[part_ring[p]..=part_ring[p + 1]]`, each ring's vertices `xy[ring_start[r]..ring_start[r + 1]]`.
 #[derive(Debug, Clone)]
 pub struct GridIndex {
     tree: RTree<Entry>,
-    /// Rings of each polygon part (exterior then holes).
-    parts: Vec<Rings>,
+    xy: Vec<[f64; 2]>,
+    ring_start: Vec<u32>,
+    part_ring: Vec<u32>,
     /// The grid of each part.
     part_grid: Vec<u32>,
     /// The box of each part: `[min x, min y, max x, max y]`.
     part_box: Vec<[f64; 4]>,
 }
 
-/// Candidate parts per cell of a regular raster over the extent of all parts, from the R-tree
-/// (compressed rows: the candidates of cell `c` are `parts[start[c]..start[c + 1]]`).
+/// Cells of a regular raster over the extent of all parts, each holding what a point in it
+/// needs: no part ([`Cells::EMPTY`]), one grid that covers the whole cell and no other part
+/// meets it ([`Cells::WHOLE`] | grid), or the index in `lists` of its candidates (a count, then
+/// the parts, [`Cells::WHOLE`] marking a part that covers the whole cell).
+///
+/// A cell is classified on its rectangle grown by a margin of a millionth of a cell, which
+/// holds every point [`Cells::of`] puts in it despite rounding. A part none of whose edges
+/// meets that rectangle contains either all of it or none of it (a point's crossing number
+/// changes only across an edge), which its centre tells; only parts with an edge in the cell
+/// are candidates to test exactly.
 struct Cells {
     origin: [f64; 2],
     /// Cells per unit of x and of y.
     scale: [f64; 2],
     nx: usize,
     ny: usize,
-    start: Vec<u32>,
-    parts: Vec<u32>,
+    word: Vec<u32>,
+    lists: Vec<u32>,
 }
 
 impl Cells {
-    /// The cell of a point, `None` left of or below the extent (where no part is). The index
-    /// never decreases as x or y grows, and cells were given every part whose box meets them
-    /// with a margin, so the cell of a point in a part's box lists that part.
+    const EMPTY: u32 = u32::MAX;
+    const WHOLE: u32 = 1 << 31;
+    /// About this many cells per part.
+    const PER_PART: usize = 16;
+
+    /// The cell of a point, `None` outside the extent (where no part is). The index never
+    /// decreases as x or y grows; a point a hair past the upper edges (rounding) is given the
+    /// last cell, whose margin holds it.
     fn of(&self, x: f64, y: f64) -> Option<usize> {
         let fx = (x - self.origin[0]) * self.scale[0];
         let fy = (y - self.origin[1]) * self.scale[1];
-        if !(fx >= 0.0 && fy >= 0.0) {
+        if !(fx >= 0.0 && fy >= 0.0 && fx <= self.nx as f64 + 1e-7 && fy <= self.ny as f64 + 1e-7) {
             return None;
         }
         let (i, j) = ((fx as usize).min(self.nx - 1), (fy as usize).min(self.ny - 1));
         Some(j * self.nx + i)
     }
+}
+
+/// Whether the segment `a`–`b` meets the rectangle `[min x, min y, max x, max y]`; when it only
+/// comes within rounding of it, yes (the caller's margin makes that safe).
+fn segment_meets(a: [f64; 2], b: [f64; 2], r: [f64; 4]) -> bool {
+    if a[0].max(b[0]) < r[0] || a[0].min(b[0]) > r[2] || a[1].max(b[1]) < r[1] || a[1].min(b[1]) > r[3] {
+        return false;
+    }
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let side = |x: f64, y: f64| dx * (y - a[1]) - dy * (x - a[0]);
+    let s = [side(r[0], r[1]), side(r[2], r[1]), side(r[0], r[3]), side(r[2], r[3])];
+    !(s.iter().all(|&v| v > 0.0) || s.iter().all(|&v| v < 0.0))
 }
 
 /// Where one point landed.
@@ -119,30 +106,65 @@ impl GridIndex {
     pub fn build(layer: &GridLayer) -> GridIndex {
         let _span = tracing::info_span!("build_index", grids = layer.grids.len()).entered();
         let mut entries = Vec::with_capacity(layer.grids.len());
-        let mut parts = Vec::with_capacity(layer.grids.len());
-        let mut part_grid = Vec::with_capacity(layer.grids.len());
-        let mut part_box = Vec::with_capacity(layer.grids.len());
+        let mut index = GridIndex {
+            tree: RTree::new(),
+            xy: Vec::new(),
+            ring_start: Vec::new(),
+            part_ring: vec![0],
+            part_grid: Vec::with_capacity(layer.grids.len()),
+            part_box: Vec::with_capacity(layer.grids.len()),
+        };
         for (i, g) in layer.grids.iter().enumerate() {
             for part in &g.geometry.0 {
                 if let Some(r) = part.bounding_rect() {
                     let rect = Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
-                    entries.push(GeomWithData::new(rect, parts.len() as u32));
-                    parts.push(Rings::from_multipolygon(&MultiPolygon::new(vec![part.clone()])));
-                    part_grid.push(i as u32);
-                    part_box.push([r.min().x, r.min().y, r.max().x, r.max().y]);
+                    entries.push(GeomWithData::new(rect, index.part_grid.len() as u32));
+                    for ls in std::iter::once(part.exterior()).chain(part.interiors()) {
+                        index.ring_start.push(index.xy.len() as u32);
+                        index.xy.extend(ls.coords().map(|c| [c.x, c.y]));
+                    }
+                    index.part_ring.push(index.ring_start.len() as u32);
+                    index.part_grid.push(i as u32);
+                    index.part_box.push([r.min().x, r.min().y, r.max().x, r.max().y]);
                 }
             }
         }
-        GridIndex { tree: RTree::bulk_load(entries), parts, part_grid, part_box }
+        index.ring_start.push(index.xy.len() as u32);
+        index.tree = RTree::bulk_load(entries);
+        index
     }
 
-    /// The raster of candidates for a batch of points: about four cells per part, each cell's
-    /// candidates from one R-tree query. `None` for an empty or degenerate extent, or when the
-    /// parts' boxes overlap so much that the lists would be large (the tree is then asked per
-    /// point).
+    /// The rings of part `p`, exterior first.
+    fn rings(&self, p: u32) -> impl Iterator<Item = &[[f64; 2]]> {
+        let (r0, r1) = (self.part_ring[p as usize] as usize, self.part_ring[p as usize + 1] as usize);
+        (r0..r1).map(move |r| &self.xy[self.ring_start[r] as usize..self.ring_start[r + 1] as usize])
+    }
+
+    /// Crossing-number test of part `p` with the half-open boundary rule in the module docs.
+    fn contains(&self, p: u32, px: f64, py: f64) -> bool {
+        let mut inside = false;
+        for ring in self.rings(p) {
+            for e in ring.windows(2) {
+                let (a, b) = if e[0][1] <= e[1][1] { (e[0], e[1]) } else { (e[1], e[0]) };
+                // Half-open in y: the lower end counts, the upper does not; horizontal edges never.
+                if a[1] <= py && py < b[1] {
+                    let x_cross = a[0] + (py - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
+                    if px < x_cross {
+                        inside = !inside;
+                    }
+                }
+            }
+        }
+        inside
+    }
+
+    /// The raster for a batch of points: about [`Cells::PER_PART`] cells per part, each part
+    /// classifying the cells its box meets. `None` for an empty or degenerate extent, cells
+    /// too small for the margin to dwarf rounding, or parts' boxes covering the extent so many
+    /// times over that the raster would be large (the tree is then asked per point).
     fn cells(&self) -> Option<Cells> {
-        let n = self.parts.len();
-        if n == 0 {
+        let n = self.part_grid.len();
+        if n == 0 || n >= Cells::WHOLE as usize || self.part_grid.iter().any(|&g| g >= Cells::WHOLE - 1) {
             return None;
         }
         let env = self.tree.root().envelope();
@@ -151,48 +173,115 @@ impl GridIndex {
         if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) {
             return None;
         }
-        let side = (w * h / (4 * n).min(1 << 22) as f64).sqrt();
+        // Cells a [`Cells::PER_PART`]th of the mean part's box (the extent may be mostly empty),
+        // but not many more cells than parts.
+        let boxes: f64 = self.part_box.iter().map(|b| (b[2] - b[0]) * (b[3] - b[1])).sum();
+        let cap = (64 * n + 1024).min(1 << 22) as f64;
+        let side = (boxes / (Cells::PER_PART * n) as f64).sqrt().max((w * h / cap).sqrt());
         let nx = ((w / side).ceil() as usize).clamp(1, 1 << 12);
         let ny = ((h / side).ceil() as usize).clamp(1, 1 << 12);
         let (cw, ch) = (w / nx as f64, h / ny as f64);
-        // The margin covers rounding between a cell's corners and `Cells::of`.
-        let (mx, my) = (cw * 1e-6, ch * 1e-6);
-        let query = |c: usize| -> Vec<u32> {
-            let (i, j) = ((c % nx) as f64, (c / nx) as f64);
-            let cell = AABB::from_corners(
-                [lo[0] + i * cw - mx, lo[1] + j * ch - my],
-                [lo[0] + (i + 1.0) * cw + mx, lo[1] + (j + 1.0) * ch + my],
-            );
-            self.tree.locate_in_envelope_intersecting(&cell).map(|e| e.data).collect()
-        };
-        let lists: Vec<Vec<u32>> = (0..nx * ny).into_par_iter().with_min_len(256).map(query).collect();
-        let total: usize = lists.iter().map(Vec::len).sum();
-        if total > 64 * n + nx * ny || total >= u32::MAX as usize {
+        // Degrees: a cell of a metre or more keeps rounding (1e-13°) far inside the margin.
+        if cw.min(ch) < 1e-5 {
             return None;
         }
-        let mut start = Vec::with_capacity(nx * ny + 1);
-        let mut parts = Vec::with_capacity(total);
-        start.push(0);
-        for l in lists {
-            parts.extend_from_slice(&l);
-            start.push(parts.len() as u32);
+        // The cells a box meets (generously: an extra cell only costs a test).
+        let span = |b: &[f64; 4]| {
+            let at = |v: f64, o: f64, c: f64, n: usize| (((v - o) / c).floor().max(0.0) as usize).min(n - 1);
+            let (i0, i1) = (at(b[0] - cw * 1e-3, lo[0], cw, nx), at(b[2] + cw * 1e-3, lo[0], cw, nx));
+            let (j0, j1) = (at(b[1] - ch * 1e-3, lo[1], ch, ny), at(b[3] + ch * 1e-3, lo[1], ch, ny));
+            (i0, i1, j0, j1)
+        };
+        let total: usize = self
+            .part_box
+            .iter()
+            .map(|b| {
+                let (i0, i1, j0, j1) = span(b);
+                (i1 - i0 + 1) * (j1 - j0 + 1)
+            })
+            .sum();
+        if total > 64 * n + nx * ny || total >= Cells::WHOLE as usize {
+            return None;
         }
-        Some(Cells { origin: lo, scale: [nx as f64 / w, ny as f64 / h], nx, ny, start, parts })
+        let (mx, my) = (cw * 1e-6, ch * 1e-6);
+        let rect = |i: usize, j: usize| {
+            let (x0, y0) = (lo[0] + i as f64 * cw, lo[1] + j as f64 * ch);
+            [x0 - mx, y0 - my, x0 + cw + mx, y0 + ch + my]
+        };
+        // (cell, part | WHOLE when it covers the cell) for every cell a part meets.
+        let classify = |p: usize| -> Vec<(u32, u32)> {
+            let (i0, i1, j0, j1) = span(&self.part_box[p]);
+            let bw = i1 - i0 + 1;
+            let mut edge = vec![false; bw * (j1 - j0 + 1)];
+            for ring in self.rings(p as u32) {
+                for e in ring.windows(2) {
+                    let (a, b) = (e[0], e[1]);
+                    let eb = [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])];
+                    let (ei0, ei1, ej0, ej1) = span(&eb);
+                    for j in ej0.max(j0)..=ej1.min(j1) {
+                        for i in ei0.max(i0)..=ei1.min(i1) {
+                            let k = (j - j0) * bw + i - i0;
+                            if !edge[k] && segment_meets(a, b, rect(i, j)) {
+                                edge[k] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            for j in j0..=j1 {
+                for i in i0..=i1 {
+                    let cell = (j * nx + i) as u32;
+                    if edge[(j - j0) * bw + i - i0] {
+                        out.push((cell, p as u32));
+                    } else if self.contains(p as u32, lo[0] + (i as f64 + 0.5) * cw, lo[1] + (j as f64 + 0.5) * ch) {
+                        out.push((cell, p as u32 | Cells::WHOLE));
+                    }
+                }
+            }
+            out
+        };
+        let mut entries: Vec<(u32, u32)> = (0..n).into_par_iter().with_min_len(64).flat_map_iter(classify).collect();
+        entries.par_sort_unstable();
+        let mut word = vec![Cells::EMPTY; nx * ny];
+        let mut lists = Vec::new();
+        for group in entries.chunk_by(|a, b| a.0 == b.0) {
+            let (cell, first) = group[0];
+            word[cell as usize] = if group.len() == 1 && first & Cells::WHOLE != 0 {
+                Cells::WHOLE | self.part_grid[(first & !Cells::WHOLE) as usize]
+            } else {
+                let at = lists.len() as u32;
+                lists.push(group.len() as u32);
+                lists.extend(group.iter().map(|e| e.1));
+                at
+            };
+        }
+        if lists.len() >= Cells::WHOLE as usize {
+            return None;
+        }
+        Some(Cells { origin: lo, scale: [nx as f64 / w, ny as f64 / h], nx, ny, word, lists })
     }
 
-    /// [`GridIndex::locate`] among the candidates of the point's cell.
+    /// [`GridIndex::locate`] with the raster.
     fn locate_in(&self, cells: &Cells, lon: f64, lat: f64) -> Option<Hit> {
         if !lon.is_finite() || !lat.is_finite() {
             return None;
         }
-        let c = cells.of(lon, lat)?;
-        let candidates = &cells.parts[cells.start[c] as usize..cells.start[c + 1] as usize];
+        let w = cells.word[cells.of(lon, lat)?];
+        if w == Cells::EMPTY {
+            return None;
+        }
+        if w & Cells::WHOLE != 0 {
+            return Some(Hit { grid: w & !Cells::WHOLE, containing: 1 });
+        }
+        let len = cells.lists[w as usize] as usize;
+        let list = &cells.lists[w as usize + 1..w as usize + 1 + len];
         self.hit_among(
             lon,
             lat,
-            candidates.iter().copied().filter(|&p| {
+            list.iter().map(|&q| (q & !Cells::WHOLE, q & Cells::WHOLE != 0)).filter(|&(p, whole)| {
                 let b = &self.part_box[p as usize];
-                b[0] <= lon && lon <= b[2] && b[1] <= lat && lat <= b[3]
+                whole || (b[0] <= lon && lon <= b[2] && b[1] <= lat && lat <= b[3])
             }),
         )
     }
@@ -203,18 +292,19 @@ impl GridIndex {
         if !lon.is_finite() || !lat.is_finite() {
             return None;
         }
-        self.hit_among(lon, lat, self.tree.locate_all_at_point(&[lon, lat]).map(|e| e.data))
+        self.hit_among(lon, lat, self.tree.locate_all_at_point(&[lon, lat]).map(|e| (e.data, false)))
     }
 
-    /// The hit among candidate parts (every part whose box holds the point must be among them).
-    fn hit_among(&self, lon: f64, lat: f64, candidates: impl Iterator<Item = u32>) -> Option<Hit> {
+    /// The hit among candidate parts (every part whose box holds the point must be among them;
+    /// a part marked as known to contain the point is not tested).
+    fn hit_among(&self, lon: f64, lat: f64, candidates: impl Iterator<Item = (u32, bool)>) -> Option<Hit> {
         // Distinct containing grids; more than a handful only in pathological data.
         let mut found = [NO_GRID; 8];
         let mut n = 0usize;
         let mut extra = 0u32;
-        for p in candidates {
+        for (p, known) in candidates {
             let g = self.part_grid[p as usize];
-            if found[..n].contains(&g) || !self.parts[p as usize].contains(lon, lat) {
+            if found[..n].contains(&g) || !(known || self.contains(p, lon, lat)) {
                 continue;
             }
             if n < found.len() {
@@ -242,91 +332,122 @@ impl GridIndex {
 
     #[cfg(test)]
     fn grid_contains(&self, grid: u32, lon: f64, lat: f64) -> bool {
-        self.parts.iter().zip(&self.part_grid).any(|(r, g)| *g == grid && r.contains(lon, lat))
+        (0..self.part_grid.len() as u32).any(|p| self.part_grid[p as usize] == grid && self.contains(p, lon, lat))
     }
 }
 
 /// Assigns every incident to a grid: by location when it has one, otherwise by the grid code it
 /// carries. Returns the grid of each incident ([`NO_GRID`] when none) and what happened.
+///
+/// Large batches run on all cores in chunks of consecutive incidents, each writing its grids in
+/// place and keeping its own report; the reports are merged in chunk order, so the examples are
+/// the first in row order, as one pass gives.
 pub fn assign(layer: &GridLayer, index: &GridIndex, incidents: &Incidents) -> (Vec<u32>, AssignmentReport) {
     let _span = tracing::info_span!("assign", incidents = incidents.len()).entered();
-    let hits: Vec<Option<Hit>> = if incidents.len() < crate::PARALLEL_MIN {
-        incidents.lon.iter().zip(&incidents.lat).map(|(&x, &y)| index.locate(x, y)).collect()
-    } else {
-        let t0 = std::time::Instant::now();
-        let cells = index.cells();
-        tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "raster of candidates");
-        let locate = |(&x, &y): (&f64, &f64)| match &cells {
-            Some(c) => index.locate_in(c, x, y),
-            None => index.locate(x, y),
-        };
-        let t = std::time::Instant::now();
-        let hits = incidents.lon.par_iter().zip(incidents.lat.par_iter()).with_min_len(4096).map(locate).collect();
-        tracing::debug!(seconds = t.elapsed().as_secs_f64(), "located");
-        hits
-    };
+    let n = incidents.len();
     let by_code = layer.grid_by_code();
     // Declared codes are interned: resolve each distinct one once.
     let code_grid: Vec<u32> =
         incidents.grid_codes.names.iter().map(|c| by_code.get(c.as_str()).copied().unwrap_or(NO_GRID)).collect();
+    let t0 = std::time::Instant::now();
+    let cells = if n >= crate::PARALLEL_MIN { index.cells() } else { None };
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "raster of candidates");
+    let place = Place { layer, index, incidents, cells: cells.as_ref(), code_grid: &code_grid };
+    let t = std::time::Instant::now();
+    let mut grid_of = vec![NO_GRID; n];
     let mut report = AssignmentReport::default();
-    let mut overlaps = Tally::default();
-    let mut grid_of = Vec::with_capacity(incidents.len());
-    for (i, hit) in hits.into_iter().enumerate() {
-        let row = incidents.source_row[i] as usize;
-        let own_code = incidents.grid_code[i];
-        let own = (own_code != NO_CODE).then(|| (incidents.grid_codes.name(own_code), code_grid[own_code as usize]));
-        let g = match hit {
-            Some(h) => {
-                if h.containing > 1 {
-                    overlaps.add(row, || format!("id {} lies in {} grids", &incidents.id[i], h.containing));
-                }
-                if let Some((code, own_grid)) = own
-                    && own_grid != h.grid
-                {
-                    let found = &layer.grids[h.grid as usize].code;
-                    {
-                        report
-                            .grid_code_disagrees
-                            .add(row, || format!("id {}: carries grid {code}, lies in {found}", &incidents.id[i]));
+    if n < crate::PARALLEL_MIN {
+        place.chunk(0, &mut grid_of, &mut report);
+    } else {
+        const CHUNK: usize = 16_384;
+        let parts: Vec<AssignmentReport> = grid_of
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(k, out)| {
+                let mut r = AssignmentReport::default();
+                place.chunk(k * CHUNK, out, &mut r);
+                r
+            })
+            .collect();
+        for r in parts {
+            report.absorb(r);
+        }
+    }
+    tracing::debug!(seconds = t.elapsed().as_secs_f64(), "located");
+    if report.in_several_grids.count > 0 {
+        tracing::warn!(
+            points = report.in_several_grids.count,
+            "points in overlapping grids were given to the first grid in file order"
+        );
+    }
+    (grid_of, report)
+}
+
+/// What placing an incident needs.
+struct Place<'a> {
+    layer: &'a GridLayer,
+    index: &'a GridIndex,
+    incidents: &'a Incidents,
+    cells: Option<&'a Cells>,
+    /// The grid of each declared code ([`NO_GRID`] when no grid has it).
+    code_grid: &'a [u32],
+}
+
+impl Place<'_> {
+    /// Places the incidents from `first` on, one per slot of `out`, counting into `report`.
+    fn chunk(&self, first: usize, out: &mut [u32], report: &mut AssignmentReport) {
+        let inc = self.incidents;
+        for (j, slot) in out.iter_mut().enumerate() {
+            let i = first + j;
+            let (x, y) = (inc.lon[i], inc.lat[i]);
+            let hit = match self.cells {
+                Some(c) => self.index.locate_in(c, x, y),
+                None => self.index.locate(x, y),
+            };
+            let row = inc.source_row[i] as usize;
+            let own_code = inc.grid_code[i];
+            let own = (own_code != NO_CODE).then(|| (own_code, self.code_grid[own_code as usize]));
+            *slot = match hit {
+                Some(h) => {
+                    if h.containing > 1 {
+                        report.in_several_grids.add(row, || format!("id {} lies in {} grids", &inc.id[i], h.containing));
                     }
-                }
-                report.assigned += 1;
-                h.grid
-            }
-            None if incidents.has_location(i) => {
-                report
-                    .outside_grids
-                    .add(row, || format!("id {} at ({:.6}, {:.6})", &incidents.id[i], incidents.lon[i], incidents.lat[i]));
-                NO_GRID
-            }
-            None => match own.map(|(_, g)| g).filter(|&g| g != NO_GRID) {
-                Some(g) => {
+                    if let Some((code, own_grid)) = own
+                        && own_grid != h.grid
+                    {
+                        let found = &self.layer.grids[h.grid as usize].code;
+                        report.grid_code_disagrees.add(row, || {
+                            format!("id {}: carries grid {}, lies in {found}", &inc.id[i], inc.grid_codes.name(code))
+                        });
+                    }
                     report.assigned += 1;
-                    report.by_grid_code += 1;
-                    g
+                    h.grid
                 }
-                None => {
-                    report.no_location += 1;
+                None if inc.has_location(i) => {
+                    report.outside_grids.add(row, || format!("id {} at ({:.6}, {:.6})", &inc.id[i], x, y));
                     NO_GRID
                 }
-            },
-        };
-        grid_of.push(g);
+                None => match own.map(|(_, g)| g).filter(|&g| g != NO_GRID) {
+                    Some(g) => {
+                        report.assigned += 1;
+                        report.by_grid_code += 1;
+                        g
+                    }
+                    None => {
+                        report.no_location += 1;
+                        NO_GRID
+                    }
+                },
+            };
+        }
     }
-    if overlaps.count > 0 {
-        tracing::warn!(points = overlaps.count, "points in overlapping grids were given to the first grid in file order");
-    }
-    report.in_several_grids = overlaps;
-    tracing::debug!("assignment report");
-    (grid_of, report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Grid, GridParents};
-    use geo::{LineString, Polygon, Rect};
+    use geo::{LineString, MultiPolygon, Polygon, Rect};
 
     fn square(code: &str, x0: f64, y0: f64, x1: f64, y1: f64) -> Grid {
         let ls = LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]);
@@ -412,24 +533,19 @@ mod tests {
         assert_eq!(idx.locate(20.8, 0.2).map(|h| h.containing), Some(1));
     }
 
-    /// The raster of candidates gives, point for point, what the R-tree query gives: on the
-    /// sample city's grids, at every vertex, on every edge's midpoint, a hair either side of
-    /// both, and at random points over the extent and beyond it.
-    #[test]
-    fn the_raster_of_candidates_locates_as_the_tree_does() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/grids.geojson");
-        let (l, _) = crate::load::load_grids(&path, &Default::default()).unwrap();
-        let idx = GridIndex::build(&l);
-        let cells = idx.cells().expect("a raster for the sample city");
-        assert!(cells.nx * cells.ny >= idx.parts.len(), "{} × {} cells", cells.nx, cells.ny);
+    /// Points at every vertex, on every edge's midpoint, a hair either side of both, and at
+    /// random over the extent and beyond it.
+    fn probe_points(idx: &GridIndex, random: usize) -> Vec<(f64, f64)> {
         let mut points = Vec::new();
-        for r in &idx.parts {
-            for w in r.xy.windows(2) {
-                let [a, b] = [w[0], w[1]];
-                for (x, y) in [(a[0], a[1]), ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)] {
-                    for d in [0.0, 1e-12, -1e-12, 1e-9, -1e-9] {
-                        points.push((x + d, y));
-                        points.push((x, y + d));
+        for p in 0..idx.part_grid.len() as u32 {
+            for ring in idx.rings(p) {
+                for w in ring.windows(2) {
+                    let [a, b] = [w[0], w[1]];
+                    for (x, y) in [(a[0], a[1]), ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)] {
+                        for d in [0.0, 1e-12, -1e-12, 1e-9, -1e-9] {
+                            points.push((x + d, y));
+                            points.push((x, y + d));
+                        }
                     }
                 }
             }
@@ -444,10 +560,21 @@ mod tests {
             seed ^= seed << 17;
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
-        for _ in 0..200_000 {
-            points.push((x0 - 0.01 + next() * (x1 - x0 + 0.02), y0 - 0.01 + next() * (y1 - y0 + 0.02)));
+        let (mx, my) = ((x1 - x0) * 0.01, (y1 - y0) * 0.01);
+        for _ in 0..random {
+            points.push((x0 - mx + next() * (x1 - x0 + 2.0 * mx), y0 - my + next() * (y1 - y0 + 2.0 * my)));
         }
         points.extend([(x0, y0), (x1, y1), (x0, y1), (x1, y0), (f64::NAN, y0), (x0, f64::INFINITY)]);
+        points.extend([(x1 + 1e-12, y0), (x1, y1 + 1e-12), (x1 + 1.0, y1), (x0 - 1e-12, y1)]);
+        points
+    }
+
+    /// The raster gives, point for point, what the R-tree query gives; and most random points
+    /// are answered by a cell one grid covers whole.
+    fn raster_agrees_with_the_tree(idx: &GridIndex, random: usize) {
+        let cells = idx.cells().expect("a raster");
+        assert!(cells.nx * cells.ny >= idx.part_grid.len(), "{} × {} cells", cells.nx, cells.ny);
+        let points = probe_points(idx, random);
         let mut inside = 0;
         for &(x, y) in &points {
             let want = idx.locate(x, y);
@@ -455,6 +582,64 @@ mod tests {
             inside += want.is_some() as usize;
         }
         assert!(inside > points.len() / 4, "{inside} of {} points in a grid", points.len());
+        // The random points (after the ones on edges) inside a grid: many need no exact test.
+        let (mut inside, mut whole) = (0, 0);
+        for &(x, y) in &points[points.len() - random - 10..points.len() - 10] {
+            if idx.locate(x, y).is_some() {
+                inside += 1;
+                let w = cells.of(x, y).map(|c| cells.word[c]);
+                whole += w.is_some_and(|w| w != Cells::EMPTY && w & Cells::WHOLE != 0) as usize;
+            }
+        }
+        eprintln!("{whole} of {inside} random points inside grids were in whole cells");
+        assert!(whole * 3 > inside, "{whole} of {inside} random points inside grids were in whole cells");
+    }
+
+    #[test]
+    fn the_raster_locates_as_the_tree_does_on_the_sample_city() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data/grids.geojson");
+        let (l, _) = crate::load::load_grids(&path, &Default::default()).unwrap();
+        raster_agrees_with_the_tree(&GridIndex::build(&l), 200_000);
+    }
+
+    /// Slanted edges, a hole, a multipolygon's island, overlapping grids and a grid inside
+    /// another's hole.
+    #[test]
+    fn the_raster_locates_as_the_tree_does_on_awkward_shapes() {
+        let poly = |pts: &[(f64, f64)], holes: Vec<Vec<(f64, f64)>>| {
+            Polygon::new(LineString::from(pts.to_vec()), holes.into_iter().map(LineString::from).collect())
+        };
+        let mut grids = Vec::new();
+        let mut add = |code: &str, parts: Vec<Polygon>| {
+            let mut g = square(code, 0.0, 0.0, 1.0, 1.0);
+            g.geometry = MultiPolygon::new(parts);
+            grids.push(g);
+        };
+        let (x0, y0) = (126.3, 46.7);
+        let at = |x: f64, y: f64| (x0 + x * 0.013, y0 + y * 0.011);
+        add("tri-a", vec![poly(&[at(0.0, 0.0), at(3.0, 0.0), at(3.0, 2.0), at(0.0, 0.0)], vec![])]);
+        add("tri-b", vec![poly(&[at(0.0, 0.0), at(3.0, 2.0), at(0.0, 2.0), at(0.0, 0.0)], vec![])]);
+        add(
+            "holed",
+            vec![
+                poly(
+                    &[at(3.0, 0.0), at(7.0, 0.0), at(7.0, 4.0), at(3.0, 4.0), at(3.0, 0.0)],
+                    vec![vec![at(4.0, 1.0), at(6.0, 1.0), at(5.0, 3.0), at(4.0, 1.0)]],
+                ),
+                poly(&[at(8.0, 0.0), at(9.0, 0.5), at(8.5, 1.5), at(8.0, 0.0)], vec![]),
+            ],
+        );
+        add("in-hole", vec![poly(&[at(4.5, 1.5), at(5.5, 1.5), at(5.0, 2.5), at(4.5, 1.5)], vec![])]);
+        add("over", vec![poly(&[at(1.0, 1.0), at(4.0, 1.0), at(4.0, 3.0), at(1.0, 3.0), at(1.0, 1.0)], vec![])]);
+        for k in 0..40 {
+            let (cx, cy) = ((k % 8) as f64, 5.0 + (k / 8) as f64);
+            add(
+                &format!("row{k}"),
+                vec![poly(&[at(cx, cy), at(cx + 1.0, cy + 0.1), at(cx + 0.9, cy + 1.0), at(cx, cy + 0.9), at(cx, cy)], vec![])],
+            );
+        }
+        let l = layer(grids);
+        raster_agrees_with_the_tree(&GridIndex::build(&l), 200_000);
     }
 
     #[test]
@@ -494,5 +679,66 @@ mod tests {
         assert_eq!(rep.outside_grids.count, 1);
         assert_eq!(rep.grid_code_disagrees.count, 1);
         assert_eq!(rep.grid_code_disagrees.examples[0].0, 3);
+    }
+
+    /// A batch large enough to run in chunks on all cores gives the grids and the report (counts
+    /// and the first examples, in row order) of one pass over it with a query per point.
+    #[test]
+    fn a_batch_in_chunks_is_placed_and_reported_as_one_pass() {
+        // Two overlapping squares beside two that share an edge, codes A0..A3.
+        let l = layer(vec![
+            square("A0", 0.0, 0.0, 2.0, 2.0),
+            square("A1", 1.0, 1.0, 3.0, 3.0),
+            square("A2", 3.0, 0.0, 4.0, 1.0),
+            square("A3", 4.0, 0.0, 5.0, 1.0),
+        ]);
+        let idx = GridIndex::build(&l);
+        let mut inc = Incidents::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let n = 5 * crate::PARALLEL_MIN + 17;
+        for i in 0..n {
+            let r = next();
+            let (x, y) = match r % 11 {
+                // No location.
+                0 => (f64::NAN, f64::NAN),
+                // On the shared edge x = 4, or a vertex.
+                1 => (4.0, (r >> 8) as f64 / (1u64 << 56) as f64),
+                2 => (1.0, 1.0),
+                _ => ((r >> 8) as f64 / (1u64 << 56) as f64 * 6.0 - 0.5, (r >> 32) as f64 / (1u64 << 32) as f64 * 4.0 - 0.5),
+            };
+            inc.id.push(&format!("e{i}"));
+            inc.lon.push(x);
+            inc.lat.push(y);
+            let c = match (r >> 4) % 6 {
+                k @ 0..=3 => inc.grid_codes.intern(&format!("A{k}")),
+                4 => inc.grid_codes.intern("ZZ"),
+                _ => NO_CODE,
+            };
+            inc.grid_code.push(c);
+            inc.source_row.push(i as u32 + 2);
+        }
+        let (grid_of, rep) = assign(&l, &idx, &inc);
+        // One pass with a tree query per point.
+        let by_code = l.grid_by_code();
+        let code_grid: Vec<u32> =
+            inc.grid_codes.names.iter().map(|c| by_code.get(c.as_str()).copied().unwrap_or(NO_GRID)).collect();
+        let place = Place { layer: &l, index: &idx, incidents: &inc, cells: None, code_grid: &code_grid };
+        let mut want = vec![NO_GRID; n];
+        let mut want_rep = AssignmentReport::default();
+        place.chunk(0, &mut want, &mut want_rep);
+        assert_eq!(grid_of, want);
+        assert_eq!(format!("{rep:?}"), format!("{want_rep:?}"));
+        // The batch met every case, beyond the first chunk.
+        for t in [&rep.outside_grids, &rep.grid_code_disagrees, &rep.in_several_grids] {
+            assert!(t.count > 2 * t.examples.len() && !t.examples.is_empty(), "{t:?}");
+        }
+        assert!(rep.by_grid_code > 0 && rep.no_location > 0, "{rep:?}");
+        assert_eq!(rep.assigned + rep.unassigned(), n);
     }
 }

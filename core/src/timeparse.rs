@@ -24,7 +24,7 @@ pub const HOUR_MS: i64 = 3_600_000;
 pub const CST_OFFSET_MIN: i32 = 8 * 60;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -48,6 +48,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(test)]
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -57,15 +58,39 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// The years a time may have.
+const FIRST_YEAR: i64 = 1900;
+const LAST_YEAR: i64 = 2200;
+const MONTHS: usize = ((LAST_YEAR - FIRST_YEAR + 1) * 12) as usize;
+
+/// The day number of the first of every month of the years times may have, and of the month
+/// after the last: a date's day is a lookup (millions of cells), a month's length a difference.
+static MONTH_STARTS: [i32; MONTHS + 1] = {
+    let mut t = [0i32; MONTHS + 1];
+    let mut k = 0;
+    while k <= MONTHS {
+        let y = FIRST_YEAR + (k / 12) as i64;
+        t[k] = days_from_civil(y, (k % 12) as u32 + 1, 1) as i32;
+        k += 1;
+    }
+    t
+};
+
 /// Local milliseconds of a wall-clock date and time; `None` when a field is out of range.
+#[inline]
 pub fn local_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option<i64> {
-    if !(1900..=2200).contains(&y) || !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&y) || !(1..=12).contains(&mo) || d == 0 {
+        return None;
+    }
+    let k = (y - FIRST_YEAR) as usize * 12 + mo as usize - 1;
+    let (first, next) = (MONTH_STARTS[k] as i64, MONTH_STARTS[k + 1] as i64);
+    if d as i64 > next - first {
         return None;
     }
     if h > 24 || mi > 59 || s > 60 || (h == 24 && (mi > 0 || s > 0)) {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
+    let days = first + d as i64 - 1;
     Some(days * DAY_MS + (h as i64 * 3600 + mi as i64 * 60 + s.min(59) as i64) * 1000 + ms as i64)
 }
 
@@ -145,7 +170,7 @@ impl Scan<'_> {
 /// Parses a timestamp into local milliseconds. `local_offset_min` is the local offset from UTC
 /// (480 for China) used when the text carries its own offset.
 pub fn parse_datetime(text: &str, local_offset_min: i32) -> Option<i64> {
-    let t = text.trim();
+    let t = crate::load::text::trim(text);
     if t.is_empty() {
         return None;
     }
@@ -310,10 +335,12 @@ fn parse_common(b: &[u8]) -> Option<i64> {
     if !matches!(b.len(), 10 | 16 | 19) {
         return None;
     }
-    let two = |i: usize| -> Option<u32> {
-        let (a, c) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+    #[inline(always)]
+    fn digits(b: &[u8], i: usize) -> Option<u32> {
+        let (a, c) = (b.get(i)?.wrapping_sub(b'0'), b.get(i + 1)?.wrapping_sub(b'0'));
         (a < 10 && c < 10).then_some(a as u32 * 10 + c as u32)
-    };
+    }
+    let two = |i: usize| digits(b, i);
     let sep = b[4];
     if !matches!(sep, b'-' | b'/') || b[7] != sep {
         return None;
@@ -486,5 +513,21 @@ mod tests {
         // 45536 is 2024-09-01 in Excel's 1900 system; .5 is noon.
         assert_eq!(excel_serial_to_ms(45_536.5).map(format_ms).as_deref(), Some("2024-09-01 12:00:00"));
         assert_eq!(excel_serial_to_ms(-3.0), None);
+    }
+
+    /// The table of month starts gives every date's day number and rejects the days a month
+    /// does not have, over the whole range of years, as the calendar arithmetic does.
+    #[test]
+    fn dates_by_the_table_are_dates_by_the_calendar() {
+        for y in FIRST_YEAR - 1..=LAST_YEAR + 1 {
+            for m in 0..=13 {
+                for d in 0..=32 {
+                    let want =
+                        ((FIRST_YEAR..=LAST_YEAR).contains(&y) && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m))
+                            .then(|| days_from_civil(y, m, d) * DAY_MS + 3_723_000);
+                    assert_eq!(local_ms(y, m, d, 1, 2, 3, 0), want, "{y}-{m}-{d}");
+                }
+            }
+        }
     }
 }

@@ -237,7 +237,7 @@ impl GridCentreApp {
             Lang::Zh => match stage {
                 Stage::Grids => "正在读取网格…",
                 Stage::Index => "正在建立空间索引…",
-                Stage::Incidents => "正在读取事件…",
+                Stage::Incidents => "正在读取网格与事件…",
                 Stage::Assign => "正在落图到网格…",
                 Stage::Done => "正在统计…",
             },

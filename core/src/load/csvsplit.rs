@@ -396,56 +396,94 @@ fn plain_records(
     fields: &mut [Field],
     mut record: impl FnMut(&[Field], RecordShape),
 ) -> Result<(), Changed> {
+    let slot: Vec<u32> = slot.iter().map(|s| s.map_or(SKIP, |v| v as u32)).collect();
     let len = text.len();
-    let mut done = 0usize;
-    let (mut col, mut field_start) = (0usize, 0usize);
     fields.fill(Field::default());
-    // Each separator or line end at `pos` ends the field that started at `field_start`.
-    let mut at = |pos: usize, fields: &mut [Field], done: &mut usize, col: &mut usize, field_start: &mut usize| {
-        if *done >= records {
-            // More text than the first pass counted: the caller reports the change.
-            *field_start = (*field_start).min(pos);
-            return;
-        }
-        let line_end = pos < len && text[pos] == b'\n';
-        if let Some(Some(s)) = slot.get(*col) {
-            // A `\r` before a separator is dropped too, as the record parser does.
-            fields[*s] = Field { start: *field_start, end: trim_cr(text, *field_start, pos), escaped: false };
-        }
-        *col += 1;
-        *field_start = pos + 1;
-        if line_end || pos >= len {
-            record(fields, RecordShape { fields: *col, unclosed: false });
-            *done += 1;
-            *col = 0;
-            fields.fill(Field::default());
-        }
-    };
+    if records == 0 {
+        return if len == 0 { Ok(()) } else { Err(Changed) };
+    }
+    let mut st = Fields { text, slot: &slot, fields, records, done: 0, col: 0, field_start: 0 };
     let mut base = 0usize;
-    for chunk in text.chunks_exact(8) {
-        if done >= records {
-            break;
-        }
+    let mut finished = false;
+    'words: for chunk in text.chunks_exact(8) {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let mut hits = bytes_equal(word, sep) | bytes_equal(word, b'\n');
+        let newlines = bytes_equal(word, b'\n');
+        let mut hits = bytes_equal(word, sep) | newlines;
         while hits != 0 {
-            let pos = base + (hits.trailing_zeros() / 8) as usize;
-            at(pos, fields, &mut done, &mut col, &mut field_start);
-            hits &= hits - 1;
+            let bit = hits & hits.wrapping_neg();
+            let pos = base + (bit.trailing_zeros() / 8) as usize;
+            if st.end_field(pos, newlines & bit != 0, &mut record) {
+                finished = true;
+                break 'words;
+            }
+            hits ^= bit;
         }
         base += 8;
     }
-    while base < len && done < records {
-        if text[base] == sep || text[base] == b'\n' {
-            at(base, fields, &mut done, &mut col, &mut field_start);
+    if !finished {
+        let mut pos = base;
+        while pos < len {
+            let c = text[pos];
+            if (c == sep || c == b'\n') && st.end_field(pos, c == b'\n', &mut record) {
+                finished = true;
+                break;
+            }
+            pos += 1;
         }
-        base += 1;
     }
-    if done < records && (col > 0 || field_start < len) {
+    if !finished && (st.col > 0 || st.field_start < len) {
         // The last record of the text, without a line end.
-        at(len, fields, &mut done, &mut col, &mut field_start);
+        finished = st.end_field(len, true, &mut record);
     }
-    if done == records && field_start.min(len) == len { Ok(()) } else { Err(Changed) }
+    if finished && st.field_start >= len { Ok(()) } else { Err(Changed) }
+}
+
+/// A column that no slot keeps.
+const SKIP: u32 = u32::MAX;
+
+/// [`plain_records`]' state: the fields of the record being split.
+struct Fields<'a> {
+    text: &'a [u8],
+    /// Column → slot, or [`SKIP`].
+    slot: &'a [u32],
+    fields: &'a mut [Field],
+    records: usize,
+    done: usize,
+    col: usize,
+    field_start: usize,
+}
+
+impl Fields<'_> {
+    /// The field that started at `field_start` ends at `pos` (a separator, a line end or the
+    /// end of the text); true when that ends the piece's last record.
+    #[inline(always)]
+    fn end_field(&mut self, pos: usize, line_end: bool, record: &mut impl FnMut(&[Field], RecordShape)) -> bool {
+        if let Some(&s) = self.slot.get(self.col)
+            && s != SKIP
+        {
+            // A `\r` before a separator is dropped too, as the record parser does.
+            let start = self.field_start;
+            let end = if pos > start && self.text[pos - 1] == b'\r' { pos - 1 } else { pos };
+            if let Some(f) = self.fields.get_mut(s as usize) {
+                *f = Field { start, end, escaped: false };
+            }
+        }
+        self.col += 1;
+        self.field_start = pos + 1;
+        if !line_end {
+            return false;
+        }
+        // A short record lacks the later columns: their slots still hold the last record's.
+        for &s in self.slot.get(self.col..).unwrap_or_default() {
+            if let Some(f) = self.fields.get_mut(s as usize) {
+                *f = Field::default();
+            }
+        }
+        record(self.fields, RecordShape { fields: self.col, unclosed: false });
+        self.done += 1;
+        self.col = 0;
+        self.done == self.records
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ fn is_null_token(s: &str) -> bool {
 }
 
 /// A text cell, trimmed; a null token is empty.
+#[inline]
 fn text_cell(s: &str) -> Cell<'_> {
     let t = trim(s);
     // Null tokens are at most four bytes (or the three of "—"); most cells are longer.
@@ -511,7 +512,7 @@ trait RowSource: Sync {
     /// Records in each piece, in order.
     fn piece_rows(&self) -> Vec<usize>;
     /// Calls `row(cells, shape)` for every record of piece `k`, in order.
-    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again>;
+    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut impl FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again>;
 }
 
 /// A CSV's pieces (from the first pass).
@@ -551,7 +552,7 @@ impl RowSource for CsvRows<'_> {
         self.pieces.iter().map(|p| p.records).collect()
     }
 
-    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again> {
+    fn read(&self, k: usize, buf: &mut Vec<u8>, row: &mut impl FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again> {
         let piece = self.pieces[k];
         let w = match self.src.window(piece.start, piece.end, std::mem::take(buf)) {
             Ok(w) => w,
@@ -564,27 +565,41 @@ impl RowSource for CsvRows<'_> {
                 let bytes = text.as_bytes();
                 let mut unescaped: Vec<Option<String>> = vec![None; self.slot_field.len()];
                 let (records, quoted, kept) = (piece.records, piece.quoted, self.slot_field.len());
-                csvsplit::for_each_record(bytes, records, quoted, self.sep, &self.slot, kept, |fields, shape| {
-                    let mut any_escaped = false;
-                    for (s, f) in fields.iter().enumerate() {
-                        if f.escaped {
-                            unescaped[s] = Some(f.text(bytes));
-                            any_escaped = true;
+                if !quoted {
+                    // No quote in the piece: every field is its text as it stands.
+                    let slot_field = &self.slot_field[..];
+                    let plain = |fields: &[csvsplit::Field], shape| {
+                        let mut cells: Cells<'_> = [Cell::Empty; FIELDS];
+                        for (&f, &to) in fields.iter().zip(slot_field) {
+                            cells[to] = text_cell(text.get(f.start..f.end).unwrap_or(""));
                         }
-                    }
-                    let mut cells: Cells<'_> = [Cell::Empty; FIELDS];
-                    for (s, f) in fields.iter().enumerate() {
-                        cells[self.slot_field[s]] = match &unescaped[s] {
-                            Some(t) => text_cell(t),
-                            None => text_cell(text.get(f.start..f.end).unwrap_or("")),
-                        };
-                    }
-                    row(&cells, shape);
-                    if any_escaped {
-                        unescaped.fill(None);
-                    }
-                })
-                .map_err(|_| Again::Changed)
+                        row(&cells, shape);
+                    };
+                    csvsplit::for_each_record(bytes, records, false, self.sep, &self.slot, kept, plain)
+                        .map_err(|_| Again::Changed)
+                } else {
+                    csvsplit::for_each_record(bytes, records, quoted, self.sep, &self.slot, kept, |fields, shape| {
+                        let mut any_escaped = false;
+                        for (s, f) in fields.iter().enumerate() {
+                            if f.escaped {
+                                unescaped[s] = Some(f.text(bytes));
+                                any_escaped = true;
+                            }
+                        }
+                        let mut cells: Cells<'_> = [Cell::Empty; FIELDS];
+                        for (s, f) in fields.iter().enumerate() {
+                            cells[self.slot_field[s]] = match &unescaped[s] {
+                                Some(t) => text_cell(t),
+                                None => text_cell(text.get(f.start..f.end).unwrap_or("")),
+                            };
+                        }
+                        row(&cells, shape);
+                        if any_escaped {
+                            unescaped.fill(None);
+                        }
+                    })
+                    .map_err(|_| Again::Changed)
+                }
             }
         };
         *buf = w.into_buf();
@@ -605,7 +620,12 @@ impl RowSource for FrameRows<'_> {
         (0..self.height).step_by(self.chunk_rows).map(|s| (self.height - s).min(self.chunk_rows)).collect()
     }
 
-    fn read(&self, k: usize, _buf: &mut Vec<u8>, row: &mut dyn FnMut(&Cells<'_>, RecordShape)) -> std::result::Result<(), Again> {
+    fn read(
+        &self,
+        k: usize,
+        _buf: &mut Vec<u8>,
+        row: &mut impl FnMut(&Cells<'_>, RecordShape),
+    ) -> std::result::Result<(), Again> {
         let start = k * self.chunk_rows;
         let end = (start + self.chunk_rows).min(self.height);
         let shape = RecordShape { fields: self.columns, unclosed: false };
@@ -686,11 +706,26 @@ struct NameDict {
     first: Vec<usize>,
     table: hashbrown::HashTable<u32>,
     /// Short names by their key.
-    short: hashbrown::HashTable<(ShortKey, u32)>,
+    short: hashbrown::HashTable<ShortEntry>,
 }
 
 /// A name of at most 16 bytes as two words and its length: equal keys are equal names.
 type ShortKey = (u64, u64, u32);
+
+/// A short name's key and code, in 24 bytes (a tuple of the two would take 32): the table of a
+/// layer's ten thousand grid codes is met at random, so its size is what a lookup costs.
+#[derive(Clone, Copy)]
+struct ShortEntry {
+    key: [u64; 2],
+    len: u32,
+    code: u32,
+}
+
+impl ShortEntry {
+    fn key(&self) -> ShortKey {
+        (self.key[0], self.key[1], self.len)
+    }
+}
 
 fn short_key(b: &[u8]) -> Option<ShortKey> {
     let n = b.len();
@@ -722,11 +757,11 @@ impl NameDict {
     fn intern(&mut self, name: &str, slot: usize) -> u32 {
         if let Some(k) = short_key(name.as_bytes()) {
             let h = hash_short(&k);
-            if let Some(&(_, i)) = self.short.find(h, |(e, _)| *e == k) {
-                return i;
+            if let Some(e) = self.short.find(h, |e| e.key() == k) {
+                return e.code;
             }
             let i = self.push(name, 0, slot);
-            self.short.insert_unique(h, (k, i), |(e, _)| hash_short(e));
+            self.short.insert_unique(h, ShortEntry { key: [k.0, k.1], len: k.2, code: i }, |e| hash_short(&e.key()));
             return i;
         }
         let h = hash_text(name);
@@ -1251,13 +1286,29 @@ fn ingest<S: RowSource>(
         columns.close_up(&lens, &kept, parallel);
     }
     let candidates: usize = kept.iter().sum();
-    let mut ids = Ids::with_capacity(candidates, pieces.iter().map(|p| p.ids.text_len()).sum());
-    for p in &pieces {
-        ids.extend_from(&p.ids);
-    }
-
-    // Duplicate ids: the first row of an id that passed every other check is kept.
-    let dups = if opts.keep_duplicate_ids { Vec::new() } else { duplicates(&ids, &columns.hash, parallel) };
+    let concat = || {
+        let mut ids = Ids::with_capacity(candidates, pieces.iter().map(|p| p.ids.text_len()).sum());
+        for p in &pieces {
+            ids.extend_from(&p.ids);
+        }
+        ids
+    };
+    // Duplicate ids: the first row of an id that passed every other check is kept. The check
+    // reads an id only when two hashes are equal, from its piece, while the ids are put together.
+    let first_of_piece: Vec<usize> = kept
+        .iter()
+        .scan(0usize, |at, &k| {
+            let first = *at;
+            *at += k;
+            Some(first)
+        })
+        .collect();
+    let id_at = |k: u32| -> &str {
+        let p = first_of_piece.partition_point(|&f| f <= k as usize).saturating_sub(1);
+        pieces.get(p).and_then(|piece| piece.ids.get(k as usize - first_of_piece[p])).unwrap_or("")
+    };
+    let check = || if opts.keep_duplicate_ids { Vec::new() } else { duplicates(id_at, &columns.hash, parallel) };
+    let (mut ids, dups) = if parallel { rayon::join(concat, check) } else { (concat(), check()) };
     let dedupe_done = std::time::Instant::now();
 
     // Reports and warnings in row order; a duplicate's own warnings go with it, its early ones
@@ -1416,7 +1467,7 @@ fn global_codes(
 /// candidates are sorted into shards by the top bits of the hash (keeping row order within a
 /// shard, so "first" is the first in the file) and the shards checked on all cores, each with a
 /// table small enough for the cache. Ids are compared only when their hashes are equal.
-fn duplicates(ids: &Ids, hashes: &[u64], parallel: bool) -> Vec<(u32, u32)> {
+fn duplicates<'i>(id: impl Fn(u32) -> &'i str + Sync, hashes: &[u64], parallel: bool) -> Vec<(u32, u32)> {
     const SHARD_BITS: u32 = 6;
     const SHARDS: usize = 1 << SHARD_BITS;
     let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
@@ -1439,11 +1490,8 @@ fn duplicates(ids: &Ids, hashes: &[u64], parallel: bool) -> Vec<(u32, u32)> {
         let mut seen: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(members.len());
         let mut dups = Vec::new();
         for (m, &(h, k)) in members.iter().enumerate() {
-            match seen.entry(
-                h,
-                |&j| members[j as usize].0 == h && ids[members[j as usize].1 as usize] == ids[k as usize],
-                |&j| members[j as usize].0,
-            ) {
+            match seen.entry(h, |&j| members[j as usize].0 == h && id(members[j as usize].1) == id(k), |&j| members[j as usize].0)
+            {
                 hashbrown::hash_table::Entry::Occupied(e) => dups.push((k, members[*e.get() as usize].1)),
                 hashbrown::hash_table::Entry::Vacant(v) => {
                     v.insert(m as u32);
@@ -1660,11 +1708,12 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
             }
         }
         assert!(expected.len() > 10_000);
-        assert_eq!(duplicates(&ids, &hashes, true), expected);
-        assert_eq!(duplicates(&ids, &hashes, false), expected);
+        let id = |k: u32| &ids[k as usize];
+        assert_eq!(duplicates(id, &hashes, true), expected);
+        assert_eq!(duplicates(id, &hashes, false), expected);
         // Equal hashes alone do not make a duplicate.
         let two: Ids = ["a", "b"].into_iter().collect();
-        assert!(duplicates(&two, &[7, 7], false).is_empty());
+        assert!(duplicates(|k| &two[k as usize], &[7, 7], false).is_empty());
     }
 
     /// The rows parsed in pieces of any size give what one pass over all rows gives: the same

@@ -54,17 +54,29 @@ pub fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Cow<'a, str>, TextEn
 /// Trims white space, without the Unicode scan when neither end can be white space: an ASCII
 /// letter, digit or mark, or a character whose first byte no white space has (every white
 /// space beyond ASCII starts with 0xC2, 0xE1, 0xE2 or 0xE3; Chinese characters with 0xE4–0xE9).
+#[inline]
 pub fn trim(s: &str) -> &str {
+    #[inline(always)]
     fn plain(lead: u8) -> bool {
         lead.is_ascii_graphic() || (lead >= 0x80 && !matches!(lead, 0xC2 | 0xE1 | 0xE2 | 0xE3))
     }
     let b = s.as_bytes();
-    // The first byte of the last character.
-    let last = b.iter().rev().take(4).find(|&&c| c & 0xC0 != 0x80);
-    match (b.first(), last) {
-        (Some(&f), Some(&l)) if plain(f) && plain(l) => s,
-        _ => s.trim(),
-    }
+    let n = b.len();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return s };
+    // The first byte of the last character: the last byte unless it continues one.
+    let lead = if last < 0x80 {
+        last
+    } else if n >= 3 && b[n - 3] >= 0xE0 {
+        b[n - 3]
+    } else if n >= 2 && b[n - 2] >= 0xC0 {
+        b[n - 2]
+    } else if n >= 4 && b[n - 4] >= 0xF0 {
+        b[n - 4]
+    } else {
+        // Not a character's end as seen from here: let the scan decide.
+        0
+    };
+    if plain(first) && plain(lead) { s } else { s.trim() }
 }
 
 /// Reads a whole file. A large one is read in parts on all cores (positioned reads into one
