@@ -55,3 +55,14 @@ pub use error::{CoreError, Result};
 /// events) to a shared worker pool can make it wait behind a long background job there (a
 /// dashboard's recomputation), which is what the live feed's latency cannot afford.
 pub const PARALLEL_MIN: usize = 16_384;
+
+/// Test inputs: a xorshift64 sequence (the same numbers on every machine, no crate).
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

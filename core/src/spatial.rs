@@ -553,13 +553,8 @@ mod tests {
         let [x0, y0, x1, y1] = idx.part_box.iter().fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |m, b| {
             [m[0].min(b[0]), m[1].min(b[1]), m[2].max(b[2]), m[3].max(b[3])]
         });
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = crate::xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = || (rng() >> 11) as f64 / (1u64 << 53) as f64;
         let (mx, my) = ((x1 - x0) * 0.01, (y1 - y0) * 0.01);
         for _ in 0..random {
             points.push((x0 - mx + next() * (x1 - x0 + 2.0 * mx), y0 - my + next() * (y1 - y0 + 2.0 * my)));
@@ -694,13 +689,7 @@ mod tests {
         ]);
         let idx = GridIndex::build(&l);
         let mut inc = Incidents::default();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15);
         let n = 5 * crate::PARALLEL_MIN + 17;
         for i in 0..n {
             let r = next();

@@ -461,13 +461,7 @@ mod tests {
             "2200-01-01 00:00:60",
         ];
         let alphabet = b"0123456789-/: T.x";
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         let mut checked = 0;
         for seed in seeds {
             for _ in 0..4000 {

@@ -624,13 +624,7 @@ mod tests {
     /// every value around the separators) and every alignment.
     #[test]
     fn the_plain_splitter_splits_as_the_record_parser_does() {
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1d);
         let alphabet: &[u8] = b"ab,,\n\r\x00\x7f\x80\xff9 \t";
         for case in 0..3000 {
             let len = (next() % 90) as usize;

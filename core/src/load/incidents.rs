@@ -1653,13 +1653,7 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
 
     #[test]
     fn plain_decimals_read_as_the_float_parser_reads_them() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15);
         let mut texts: Vec<String> =
             ["0", "-0", "-0.0", "5.", ".5", "-.5", "1.2.3", "", "-", ".", "+1", "1e5", "123456789012345", "1234567890123456"]
                 .map(String::from)
@@ -1668,7 +1662,7 @@ E7,民生服务,已受理,2026-01-02 08:00,,,,";
             let int = next() % 10u64.pow((next() % 8) as u32);
             let frac_digits = (next() % 12) as usize;
             let frac = next() % 10u64.pow(frac_digits as u32);
-            let sign = if next() % 3 == 0 { "-" } else { "" };
+            let sign = if next().is_multiple_of(3) { "-" } else { "" };
             texts.push(if frac_digits == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac:0frac_digits$}") });
         }
         let mut fast = 0;
