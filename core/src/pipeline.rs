@@ -22,8 +22,8 @@ pub struct Sources {
 /// A stage of loading, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// The grids and their index.
     Grids,
-    Index,
     /// The incidents, read while the grids are read and indexed.
     Incidents,
     Assign,
@@ -34,7 +34,6 @@ impl Stage {
     pub fn label(self) -> &'static str {
         match self {
             Stage::Grids => "reading grids",
-            Stage::Index => "indexing grids",
             Stage::Incidents => "reading grids and incidents",
             Stage::Assign => "assigning incidents to grids",
             Stage::Done => "done",
@@ -100,11 +99,7 @@ pub fn load(sources: &Sources, progress: &mut dyn FnMut(Stage)) -> Result<Datase
             let (g, i) = rayon::join(grids, || load_incidents(path, &sources.incident_options));
             (g?, Some(i?))
         }
-        None => {
-            let g = grids()?;
-            progress(Stage::Index);
-            (g, None)
-        }
+        None => (grids()?, None),
     };
     let mut reports = vec![grid_report];
     let incidents = match incidents {

@@ -236,7 +236,6 @@ impl GridCentreApp {
         let label = match self.settings.lang {
             Lang::Zh => match stage {
                 Stage::Grids => "正在读取网格…",
-                Stage::Index => "正在建立空间索引…",
                 Stage::Incidents => "正在读取网格与事件…",
                 Stage::Assign => "正在落图到网格…",
                 Stage::Done => "正在统计…",

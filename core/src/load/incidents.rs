@@ -818,6 +818,31 @@ impl Dicts {
     }
 }
 
+/// One job per column of a [`Columns`]: `f(column, args…)` (a generic `f`, so one call site
+/// serves columns of every type).
+macro_rules! per_column {
+    ($columns:expr, $f:ident $(, $arg:expr)*) => {{
+        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = $columns;
+        let [c0, c1, c2, c3] = codes;
+        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
+            Box::new(|| $f(row $(, $arg)*)),
+            Box::new(|| $f(status $(, $arg)*)),
+            Box::new(|| $f(reported $(, $arg)*)),
+            Box::new(|| $f(closed $(, $arg)*)),
+            Box::new(|| $f(deadline $(, $arg)*)),
+            Box::new(|| $f(satisfaction $(, $arg)*)),
+            Box::new(|| $f(lon $(, $arg)*)),
+            Box::new(|| $f(lat $(, $arg)*)),
+            Box::new(|| $f(c0 $(, $arg)*)),
+            Box::new(|| $f(c1 $(, $arg)*)),
+            Box::new(|| $f(c2 $(, $arg)*)),
+            Box::new(|| $f(c3 $(, $arg)*)),
+            Box::new(|| $f(hash $(, $arg)*)),
+        ];
+        jobs
+    }};
+}
+
 /// The columns being filled: one slot per record read. Each piece fills its own range from the
 /// start (rejected rows leave room at its end, closed up afterwards).
 struct Columns {
@@ -934,24 +959,7 @@ impl Columns {
             }
             v.truncate(dst);
         }
-        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = self;
-        let [c0, c1, c2, c3] = codes;
-        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
-            Box::new(|| close(row, lens, kept)),
-            Box::new(|| close(status, lens, kept)),
-            Box::new(|| close(reported, lens, kept)),
-            Box::new(|| close(closed, lens, kept)),
-            Box::new(|| close(deadline, lens, kept)),
-            Box::new(|| close(satisfaction, lens, kept)),
-            Box::new(|| close(lon, lens, kept)),
-            Box::new(|| close(lat, lens, kept)),
-            Box::new(|| close(c0, lens, kept)),
-            Box::new(|| close(c1, lens, kept)),
-            Box::new(|| close(c2, lens, kept)),
-            Box::new(|| close(c3, lens, kept)),
-            Box::new(|| close(hash, lens, kept)),
-        ];
-        run_all(jobs, parallel);
+        run_all(per_column!(self, close, lens, kept), parallel);
     }
 
     /// Keeps the rows whose `keep` is true.
@@ -960,24 +968,7 @@ impl Columns {
             let mut k = keep.iter();
             v.retain(|_| k.next().copied().unwrap_or(true));
         }
-        let Columns { row, status, reported, closed, deadline, satisfaction, lon, lat, codes, hash } = self;
-        let [c0, c1, c2, c3] = codes;
-        let jobs: Vec<Box<dyn FnOnce() + Send + '_>> = vec![
-            Box::new(|| retain(row, keep)),
-            Box::new(|| retain(status, keep)),
-            Box::new(|| retain(reported, keep)),
-            Box::new(|| retain(closed, keep)),
-            Box::new(|| retain(deadline, keep)),
-            Box::new(|| retain(satisfaction, keep)),
-            Box::new(|| retain(lon, keep)),
-            Box::new(|| retain(lat, keep)),
-            Box::new(|| retain(c0, keep)),
-            Box::new(|| retain(c1, keep)),
-            Box::new(|| retain(c2, keep)),
-            Box::new(|| retain(c3, keep)),
-            Box::new(|| retain(hash, keep)),
-        ];
-        run_all(jobs, parallel);
+        run_all(per_column!(self, retain, keep), parallel);
     }
 }
 
